@@ -1,0 +1,49 @@
+"""Managed, garbage-collected data directories for Python packages.
+
+Scratch spaces are mutable per-package directories whose lifecycle follows the package:
+when every version and every environment that used a space is gone, garbage collection
+frees it.
+
+>>> import scratchspaces
+>>> cache = scratchspaces.get_scratch("downloads")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from ._depot import depots, user_depot
+from ._identity import GLOBAL, canonicalize_name
+from ._spaces import (
+    clear_scratchspaces,
+    delete_scratch,
+    get_scratch,
+    scratch_dir,
+    scratch_path,
+    with_scratch_directory,
+)
+from ._version import __version__
+from .errors import (
+    DepotError,
+    InvalidKey,
+    InvalidName,
+    ScratchspacesError,
+    ScratchspacesWarning,
+)
+
+__all__ = [
+    "GLOBAL",
+    "DepotError",
+    "InvalidKey",
+    "InvalidName",
+    "ScratchspacesError",
+    "ScratchspacesWarning",
+    "__version__",
+    "canonicalize_name",
+    "clear_scratchspaces",
+    "delete_scratch",
+    "depots",
+    "get_scratch",
+    "scratch_dir",
+    "scratch_path",
+    "user_depot",
+    "with_scratch_directory",
+]

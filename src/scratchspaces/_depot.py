@@ -1,0 +1,107 @@
+"""Where depots are: ``SCRATCHSPACES_DEPOT_PATH``, else platformdirs' user cache dir.
+
+The environment is read at call time, not import time, so applications and tests can
+change it while running. The platformdirs answer is cached per value of the variables
+platformdirs itself reads, because computing it costs more than a whole warm
+``get_scratch`` call (see ``benchmarks/bench_warm_call.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import DepotError
+
+DEPOT_PATH_VAR = "SCRATCHSPACES_DEPOT_PATH"
+TRACK_ACCESS_VAR = "SCRATCHSPACES_TRACK_ACCESS"
+
+# The variables platformdirs consults for a user cache dir on any platform.
+_PLATFORMDIRS_VARS = ("XDG_CACHE_HOME", "HOME", "USERPROFILE", "LOCALAPPDATA")
+_default_cache: dict[tuple[str | None, ...], str] = {}
+
+
+def _default_depot() -> str:
+    env = os.environ
+    key = tuple(env.get(name) for name in _PLATFORMDIRS_VARS)
+    found = _default_cache.get(key)
+    if found is None:
+        import platformdirs  # noqa: PLC0415 - only when no depot path is configured
+
+        found = os.path.abspath(platformdirs.user_cache_dir("scratchspaces", appauthor=False))
+        _default_cache[key] = found
+    return found
+
+
+def depot_strings() -> list[str]:
+    """Return the depots as absolute path strings, without checking the disk."""
+    value = os.environ.get(DEPOT_PATH_VAR)
+    if value:
+        found = [
+            os.path.abspath(os.path.expanduser(part)) for part in value.split(os.pathsep) if part
+        ]
+        if found:
+            return found
+    return [_default_depot()]
+
+
+def user_depot_string() -> str:
+    """Return the user depot (the first one) as an absolute path string."""
+    value = os.environ.get(DEPOT_PATH_VAR)
+    if value:
+        for part in value.split(os.pathsep):
+            if part:
+                return os.path.abspath(os.path.expanduser(part))
+    return _default_depot()
+
+
+def check_depot(path: str) -> None:
+    """Raise :class:`DepotError` if ``path`` exists but is not a directory."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise DepotError(
+            path, f"the depot path exists and is not a directory (check ${DEPOT_PATH_VAR})"
+        )
+
+
+def depots() -> list[Path]:
+    """Return every depot, the user depot first.
+
+    ``SCRATCHSPACES_DEPOT_PATH`` is an ``os.pathsep``-separated list; empty entries are
+    ignored. Unset or empty: one depot, ``platformdirs.user_cache_dir("scratchspaces")``.
+    Later depots are only read by the library, never written.
+
+    Raises:
+        DepotError: a depot path exists and is not a directory.
+    """
+    found = depot_strings()
+    for path in found:
+        check_depot(path)
+    return [Path(path) for path in found]
+
+
+def user_depot() -> Path:
+    """Return the user depot, where every write goes.
+
+    Raises:
+        DepotError: the user depot path exists and is not a directory.
+    """
+    path = user_depot_string()
+    check_depot(path)
+    return Path(path)
+
+
+def tracking_enabled() -> bool:
+    """Return whether the access log is on (``SCRATCHSPACES_TRACK_ACCESS`` is not ``0``)."""
+    return os.environ.get(TRACK_ACCESS_VAR, "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+def explain_unusable(path: str) -> DepotError:
+    """Return an error naming the first ancestor of ``path`` that is not a directory."""
+    current = path
+    while True:
+        if os.path.lexists(current) and not os.path.isdir(current):
+            return DepotError(current, "it exists and is not a directory")
+        parent = os.path.dirname(current)
+        if parent == current:
+            return DepotError(path, "the directory cannot be created")
+        current = parent

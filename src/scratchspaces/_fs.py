@@ -1,0 +1,140 @@
+"""Filesystem pieces shared by spaces, gc, artifacts and the cache.
+
+Removal never follows a symlink out of the tree being removed, removes read-only files
+and directories, and renames the tree to a trash name first, so a process killed
+mid-removal leaves no half-deleted directory under its real name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+TRASH_DIR = ".trash"
+
+
+def tree_size(path: str | os.PathLike[str]) -> int:
+    """Return the apparent size of ``path`` in bytes, a file linked twice counted once.
+
+    Symlinks are not followed and count nothing; unreadable parts count nothing.
+    """
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    stack = [os.fspath(path)]
+    while stack:
+        current = stack.pop()
+        try:
+            st = os.lstat(current)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            if st.st_nlink > 1:
+                ident = (st.st_dev, st.st_ino)
+                if ident in seen:
+                    continue
+                seen.add(ident)
+            total += st.st_size
+        elif stat.S_ISDIR(st.st_mode):
+            try:
+                with os.scandir(current) as entries:
+                    stack.extend(entry.path for entry in entries)
+            except OSError:
+                continue
+    return total
+
+
+def _make_dirs_writable(top: str) -> None:
+    """Give the owner rwx on every real directory under ``top`` (links are not followed)."""
+    stack = [top]
+    while stack:
+        current = stack.pop()
+        try:
+            st = os.lstat(current)
+            if not stat.S_ISDIR(st.st_mode):
+                continue
+            if st.st_mode & 0o700 != 0o700:
+                os.chmod(current, stat.S_IMODE(st.st_mode) | 0o700)
+            with os.scandir(current) as entries:
+                stack.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
+        except OSError:
+            continue
+
+
+def _rmtree_in_place(path: str) -> list[str]:
+    """Remove the real directory ``path``; return the entries that could not be removed."""
+    failed: list[str] = []
+
+    def on_error(func: Callable[..., object], failed_path: str, exc: BaseException) -> None:
+        if isinstance(exc, FileNotFoundError):
+            return  # removed by someone else meanwhile: that is what we wanted
+        failed.append(f"{failed_path}: {exc}")
+
+    _make_dirs_writable(path)
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=on_error)
+    else:  # pragma: no cover - the onerror form is deprecated from 3.12
+        shutil.rmtree(path, onerror=lambda f, p, info: on_error(f, p, info[1]))
+    return failed
+
+
+def remove_tree(path: str, trash_root: str) -> list[str]:
+    """Remove whatever is at ``path``: a file, a link (never its target) or a tree.
+
+    A directory is first renamed into ``trash_root`` (which must be on the same
+    filesystem), so it vanishes from its real name in one step; then the trash is
+    removed. Returns the entries that could not be removed (an NFS ``.nfs*`` file, a
+    permission problem); a missing ``path`` is not an error.
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return []
+    if not stat.S_ISDIR(st.st_mode):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return []
+    target = path
+    try:
+        os.makedirs(trash_root, exist_ok=True)
+        trash = os.path.join(
+            trash_root, f"{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}"
+        )
+        os.rename(path, trash)
+        target = trash
+    except FileNotFoundError:
+        return []
+    except OSError:
+        pass  # a read-only parent or another filesystem: remove in place instead
+    return _rmtree_in_place(target)
+
+
+def empty_trash(trash_root: str) -> list[str]:
+    """Remove every leftover in ``trash_root`` (from a crashed or concurrent removal)."""
+    failed: list[str] = []
+    try:
+        with os.scandir(trash_root) as entries:
+            names = [e.path for e in entries]
+    except OSError:
+        return failed
+    for name in names:
+        try:
+            st = os.lstat(name)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            failed.extend(_rmtree_in_place(name))
+        else:
+            try:
+                os.unlink(name)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                failed.append(f"{name}: {exc}")
+    return failed

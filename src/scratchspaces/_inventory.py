@@ -1,0 +1,76 @@
+"""What spaces exist in a depot and what the access log says about each."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, NamedTuple
+
+from . import _fs, _usage
+from ._spaces import SPACES_DIR
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+
+class SpaceInfo(NamedTuple):
+    """One space on disk, with its records from the access log."""
+
+    path: str
+    namespace: str
+    key: str
+    size: int
+    last_access: datetime | None
+    """The latest recorded access, None if the log never recorded the space."""
+    parents: tuple[tuple[str, bool], ...]
+    """Every recorded parent, with whether it still exists, in first-recorded order."""
+
+
+def spaces_on_disk(depot: str) -> list[tuple[str, str, str]]:
+    """Return ``(path, namespace, key)`` of every space directory in ``depot``, sorted."""
+    root = os.path.join(depot, SPACES_DIR)
+    found: list[tuple[str, str, str]] = []
+    try:
+        with os.scandir(root) as namespaces:
+            names = sorted(e.name for e in namespaces if e.is_dir(follow_symlinks=False))
+    except OSError:
+        return found
+    for namespace in names:
+        try:
+            with os.scandir(os.path.join(root, namespace)) as keys:
+                found.extend(
+                    (entry.path, namespace, entry.name)
+                    for entry in sorted(keys, key=lambda e: e.name)
+                    if entry.is_dir(follow_symlinks=False)
+                )
+        except OSError:
+            continue
+    return found
+
+
+def inventory(depot: str, namespace: str | None = None) -> list[SpaceInfo]:
+    """Describe every space of ``depot`` (or of one namespace), sorted by namespace and key."""
+    latest: dict[str, datetime] = {}
+    parents: dict[str, dict[str, None]] = {}
+    for record in _usage.read_log(depot):
+        space = os.path.normpath(record.space)
+        if space not in latest or record.time > latest[space]:
+            latest[space] = record.time
+        seen = parents.setdefault(space, {})
+        for parent in record.parents:
+            seen.setdefault(parent, None)
+    infos: list[SpaceInfo] = []
+    for path, space_namespace, key in spaces_on_disk(depot):
+        if namespace is not None and space_namespace != namespace:
+            continue
+        recorded = parents.get(path, {})
+        infos.append(
+            SpaceInfo(
+                path=path,
+                namespace=space_namespace,
+                key=key,
+                size=_fs.tree_size(path),
+                last_access=latest.get(path),
+                parents=tuple((p, os.path.exists(p)) for p in recorded),
+            )
+        )
+    return infos

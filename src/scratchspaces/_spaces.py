@@ -1,0 +1,172 @@
+"""Get, locate, delete and clear scratch spaces."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import _depot, _fs, _identity, _usage
+from .errors import InvalidKey
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ._identity import PkgSpec
+
+SPACES_DIR = "scratchspaces"
+
+# fullmatch, not match(r"...$"): "$" also matches before a trailing newline.
+_KEY_RE = re.compile(r"[A-Za-z0-9._-]{1,255}")
+
+# The root that replaces <user depot>/scratchspaces inside with_scratch_directory().
+# A ContextVar, so an override in one thread or asyncio task never leaks into another.
+_override: ContextVar[str | None] = ContextVar("scratchspaces_directory", default=None)
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a valid space key, else raise :class:`InvalidKey`.
+
+    A key is 1 to 255 characters of ``A-Z a-z 0-9 . _ -`` and is not ``.`` or ``..``.
+    """
+    if not isinstance(key, str) or not _KEY_RE.fullmatch(key) or key in {".", ".."}:
+        raise InvalidKey(key)
+    return key
+
+
+def _root() -> tuple[str, str | None]:
+    """Return the directory holding the namespaces, and the depot when not overridden."""
+    override = _override.get()
+    if override is not None:
+        return override, None
+    depot = _depot.user_depot_string()
+    return os.path.join(depot, SPACES_DIR), depot
+
+
+def _trash_root(root: str, depot: str | None) -> str:
+    return os.path.join(depot if depot is not None else root, _fs.TRASH_DIR)
+
+
+def get_scratch(key: str, pkg: PkgSpec = None, *, calling_pkg: PkgSpec = None) -> Path:
+    """Return the path of scratch space ``key`` in ``pkg``'s namespace, creating it.
+
+    Args:
+        key: the space's name, 1 to 255 characters of ``A-Z a-z 0-9 . _ -``.
+        pkg: whose namespace: ``None`` for the distribution that owns the calling
+            module (else the project of the nearest ``pyproject.toml``, else global), a
+            module, a distribution name, or :data:`GLOBAL`.
+        calling_pkg: whose lifecycle keeps the space alive (default: ``pkg``); a
+            distribution that is not installed here falls back to the caller's own.
+
+    The access is recorded in the user depot's access log (at most once a day per space
+    and parent) unless ``SCRATCHSPACES_TRACK_ACCESS=0``; recording never fails the call.
+
+    Raises:
+        InvalidKey: ``key`` breaks the rule above (nothing touches the disk).
+        InvalidName: ``pkg`` or ``calling_pkg`` is not a valid distribution name.
+        DepotError: the space cannot be created because a path on the way is a file.
+
+    Example::
+
+        cache = scratchspaces.get_scratch("downloads")
+    """
+    check_key(key)
+    namespace, parent = _identity.resolve(pkg, calling_pkg, sys._getframe(1).f_globals)
+    return get_space(key, namespace, parent)
+
+
+def get_space(key: str, namespace: str, parent: str) -> Path:
+    """Create and record space ``key`` of an already resolved namespace and parent."""
+    root, depot = _root()
+    space = os.path.join(root, namespace, key)
+    if depot is None or not _depot.tracking_enabled():
+        _usage.make_space(space)
+    else:
+        _usage.ensure_space(depot, namespace, key, space, parent)
+    return Path(space)
+
+
+def scratch_path(key: str, pkg: PkgSpec = None) -> Path:
+    """Return the path :func:`get_scratch` would return, without creating or logging it.
+
+    Raises:
+        InvalidKey: ``key`` is not a valid space key.
+    """
+    check_key(key)
+    namespace = _identity.namespace_of(pkg, sys._getframe(1).f_globals)
+    return Path(_root()[0], namespace, key)
+
+
+def delete_scratch(key: str, pkg: PkgSpec = None) -> None:
+    """Remove space ``key`` of ``pkg`` and everything in it, read-only files included.
+
+    Symlinks inside the space are removed as links; their targets are never touched.
+    No error if the space does not exist.
+
+    Raises:
+        InvalidKey: ``key`` is not a valid space key (nothing is deleted).
+    """
+    check_key(key)
+    namespace = _identity.namespace_of(pkg, sys._getframe(1).f_globals)
+    root, depot = _root()
+    _remove(os.path.join(root, namespace, key), _trash_root(root, depot))
+
+
+def clear_scratchspaces(pkg: PkgSpec = None) -> None:
+    """Remove every space of the user depot, or only those of ``pkg``'s namespace.
+
+    Unlike :func:`get_scratch`, ``pkg=None`` means *every* namespace here.
+    """
+    root, depot = _root()
+    trash = _trash_root(root, depot)
+    if pkg is None:
+        try:
+            with os.scandir(root) as entries:
+                names = [entry.path for entry in entries]
+        except FileNotFoundError:
+            return
+        for name in names:
+            _remove(name, trash)
+        return
+    _remove(os.path.join(root, _identity.namespace_of(pkg, sys._getframe(1).f_globals)), trash)
+
+
+def _remove(path: str, trash: str) -> None:
+    failed = _fs.remove_tree(path, trash)
+    if failed:
+        from ._warn import warn_once  # noqa: PLC0415 - rare
+
+        warn_once(
+            "remove",
+            f"could not remove {len(failed)} entr{'y' if len(failed) == 1 else 'ies'} "
+            f"of {path} (first: {failed[0]}); they are left in {trash} for gc to retry",
+        )
+
+
+def scratch_dir(*parts: str) -> Path:
+    """Return ``<user depot>/scratchspaces/*parts``, or under :func:`with_scratch_directory`."""
+    return Path(_root()[0], *parts)
+
+
+@contextmanager
+def with_scratch_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Keep spaces at ``<path>/<namespace>/<key>`` inside the ``with`` block.
+
+    No other directory is searched or changed, and nothing is recorded in the access
+    log. The override belongs to the current thread or asyncio task only.
+
+    Example::
+
+        with scratchspaces.with_scratch_directory(tmp_path):
+            assert scratchspaces.get_scratch("k").parent.parent == tmp_path
+    """
+    root = os.path.abspath(os.fspath(path))
+    token = _override.set(root)
+    try:
+        yield Path(root)
+    finally:
+        _override.reset(token)
