@@ -153,12 +153,16 @@ class Venv:
         cwd: str | os.PathLike[str] | None = None,
         env: dict[str, str] | None = None,
     ) -> str:
-        """Run ``python -c code`` in this environment; return stdout, raise on failure."""
+        """Run ``python -c code`` in this environment; return stdout, raise on failure.
+
+        The default working directory is the venv's parent, never this repository, whose
+        ``pyproject.toml`` would make code with no file belong to scratchspaces.
+        """
         result = subprocess.run(
             [str(self.python), "-c", code],
             capture_output=True,
             text=True,
-            cwd=cwd,
+            cwd=self.path.parent if cwd is None else cwd,
             env=env,
             check=False,
         )

@@ -6,8 +6,8 @@ import textwrap
 from typing import TYPE_CHECKING
 
 import pytest
-from _venvs import Venv, runtime_wheels, write_wheel
 
+from _venvs import Venv, runtime_wheels, write_wheel
 from scratchspaces import _identity, _usage, _warn
 
 if TYPE_CHECKING:
@@ -64,6 +64,9 @@ SPACE = scratchspaces.get_scratch("from-sub")
 """
 
 
+ACME_INIT = "import scratchspaces\nSPACE = scratchspaces.get_scratch('k')\n"
+
+
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Wheels of scratchspaces, its dependencies and the tiny test packages.
@@ -91,7 +94,7 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
             house,
             f"acme-{part}",
             "1.0",
-            {f"acme/{part}/__init__.py": "import scratchspaces\nSPACE = scratchspaces.get_scratch('k')\n"},
+            {f"acme/{part}/__init__.py": ACME_INIT},
         )
     return house
 

@@ -9,6 +9,7 @@ platformdirs itself reads, because computing it costs more than a whole warm
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from .errors import DepotError
@@ -16,8 +17,19 @@ from .errors import DepotError
 DEPOT_PATH_VAR = "SCRATCHSPACES_DEPOT_PATH"
 TRACK_ACCESS_VAR = "SCRATCHSPACES_TRACK_ACCESS"
 
-# The variables platformdirs consults for a user cache dir on any platform.
-_PLATFORMDIRS_VARS = ("XDG_CACHE_HOME", "HOME", "USERPROFILE", "LOCALAPPDATA")
+# The layout of a depot (SPEC 2).
+SPACES_DIR = "scratchspaces"
+LOGS_DIR = "logs"
+# Trees being deleted are renamed here first (same filesystem), then removed.
+TRASH_DIR = ".trash"
+
+# The variables platformdirs reads for the user cache dir on this platform.
+if sys.platform == "win32":  # pragma: no cover - not run on the CI machine
+    _PLATFORMDIRS_VARS: tuple[str, ...] = ("LOCALAPPDATA", "USERPROFILE")
+elif sys.platform == "darwin":  # pragma: no cover
+    _PLATFORMDIRS_VARS = ("HOME",)
+else:
+    _PLATFORMDIRS_VARS = ("XDG_CACHE_HOME", "HOME")
 _default_cache: dict[tuple[str | None, ...], str] = {}
 
 

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import stat
 import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-TRASH_DIR = ".trash"
 
 
 def tree_size(path: str | os.PathLike[str]) -> int:
@@ -75,6 +72,8 @@ def _rmtree_in_place(path: str) -> list[str]:
         if isinstance(exc, FileNotFoundError):
             return  # removed by someone else meanwhile: that is what we wanted
         failed.append(f"{failed_path}: {exc}")
+
+    import shutil  # noqa: PLC0415 - costs 4 ms at import (bz2, lzma): only when deleting
 
     _make_dirs_writable(path)
     if sys.version_info >= (3, 12):

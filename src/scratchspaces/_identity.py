@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import TYPE_CHECKING, NamedTuple, NewType
+from typing import TYPE_CHECKING, NewType
 
 from .errors import AmbiguousModule, InvalidName
 
@@ -34,8 +34,13 @@ NormalizedName = NewType("NormalizedName", str)
 
 GLOBAL_NAMESPACE = "_global"
 
-_NAME_RE = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.IGNORECASE)
-_NORMALIZE_RE = re.compile(r"[-_.]+")
+# PEP 508 names, compiled on first use: detection from a frame never needs it.
+# Explicit classes rather than re.IGNORECASE, which costs a millisecond to compile.
+_NAME_PATTERN = r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]"
+
+
+def _valid_name(name: str) -> bool:
+    return re.fullmatch(_NAME_PATTERN, name) is not None
 
 
 class _Global:
@@ -56,14 +61,28 @@ if TYPE_CHECKING:
     PkgSpec = str | ModuleType | _Global | None
 
 
-class Owner(NamedTuple):
-    """Who a space belongs to and what keeps it alive."""
+class Owner:
+    """Who a space belongs to and what keeps it alive (a value; a NamedTuple costs more)."""
 
-    namespace: str
-    """A normalized distribution name, or ``_global``."""
-    parent: str
-    """Absolute path whose existence keeps the space alive: a ``.dist-info`` directory,
-    a ``pyproject.toml``, or the running environment's marker."""
+    __slots__ = ("namespace", "parent")
+
+    def __init__(self, namespace: str, parent: str) -> None:
+        self.namespace = namespace
+        """A normalized distribution name, or ``_global``."""
+        self.parent = parent
+        """Absolute path whose existence keeps the space alive: a ``.dist-info``
+        directory, a ``pyproject.toml``, or the running environment's marker."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Owner):
+            return NotImplemented
+        return (self.namespace, self.parent) == (other.namespace, other.parent)
+
+    def __hash__(self) -> int:
+        return hash((self.namespace, self.parent))
+
+    def __repr__(self) -> str:
+        return f"Owner({self.namespace!r}, {self.parent!r})"
 
 
 def canonicalize_name(name: str) -> NormalizedName:
@@ -75,13 +94,17 @@ def canonicalize_name(name: str) -> NormalizedName:
     >>> canonicalize_name("Scikit_Learn")
     'scikit-learn'
     """
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+    if not isinstance(name, str) or not _valid_name(name):
         raise InvalidName(name)
-    return NormalizedName(_NORMALIZE_RE.sub("-", name).lower())
+    return NormalizedName(_normalize_loose(name))
 
 
 def _normalize_loose(name: str) -> str:
-    return _NORMALIZE_RE.sub("-", name).lower()
+    """PEP 503 normalization (runs of ``-_.`` become ``-``), without validating."""
+    name = name.lower().replace("_", "-").replace(".", "-")
+    while "--" in name:
+        name = name.replace("--", "-")
+    return name
 
 
 def environment_marker() -> str:
@@ -357,7 +380,7 @@ def _project_name(pyproject: str) -> str | None:
         return None
     project = data.get("project")
     name = project.get("name") if isinstance(project, dict) else None
-    return name if isinstance(name, str) and _NAME_RE.fullmatch(name) else None
+    return name if isinstance(name, str) and _valid_name(name) else None
 
 
 def _project_owner(directory: str) -> Owner | None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import _fs, _usage
-from ._spaces import SPACES_DIR
+from . import _fs, _records
+from ._depot import SPACES_DIR
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -51,7 +51,7 @@ def inventory(depot: str, namespace: str | None = None) -> list[SpaceInfo]:
     """Describe every space of ``depot`` (or of one namespace), sorted by namespace and key."""
     latest: dict[str, datetime] = {}
     parents: dict[str, dict[str, None]] = {}
-    for record in _usage.read_log(depot):
+    for record in _records.read_log(depot):
         space = os.path.normpath(record.space)
         if space not in latest or record.time > latest[space]:
             latest[space] = record.time

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import re
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import _depot, _fs, _identity, _usage
+from . import _depot, _identity, _usage
 from .errors import InvalidKey
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from ._identity import PkgSpec
 
-SPACES_DIR = "scratchspaces"
+from ._depot import SPACES_DIR, TRASH_DIR
 
 # fullmatch, not match(r"...$"): "$" also matches before a trailing newline.
 _KEY_RE = re.compile(r"[A-Za-z0-9._-]{1,255}")
@@ -48,7 +48,7 @@ def _root() -> tuple[str, str | None]:
 
 
 def _trash_root(root: str, depot: str | None) -> str:
-    return os.path.join(depot if depot is not None else root, _fs.TRASH_DIR)
+    return os.path.join(depot if depot is not None else root, TRASH_DIR)
 
 
 def get_scratch(key: str, pkg: PkgSpec = None, *, calling_pkg: PkgSpec = None) -> Path:
@@ -81,13 +81,17 @@ def get_scratch(key: str, pkg: PkgSpec = None, *, calling_pkg: PkgSpec = None) -
 
 def get_space(key: str, namespace: str, parent: str) -> Path:
     """Create and record space ``key`` of an already resolved namespace and parent."""
-    root, depot = _root()
-    space = os.path.join(root, namespace, key)
-    if depot is None or not _depot.tracking_enabled():
+    override = _override.get()
+    if override is not None:
+        space = os.path.join(override, namespace, key)
         _usage.make_space(space)
-    else:
-        _usage.ensure_space(depot, namespace, key, space, parent)
-    return Path(space)
+        return Path(space)
+    depot = _depot.user_depot_string()
+    if not _depot.tracking_enabled():
+        space = os.path.join(depot, SPACES_DIR, namespace, key)
+        _usage.make_space(space)
+        return Path(space)
+    return _usage.ensure_space(depot, namespace, key, parent)
 
 
 def scratch_path(key: str, pkg: PkgSpec = None) -> Path:
@@ -130,13 +134,18 @@ def clear_scratchspaces(pkg: PkgSpec = None) -> None:
         except FileNotFoundError:
             return
         for name in names:
-            _remove(name, trash)
+            if os.path.basename(name) != TRASH_DIR:
+                _remove(name, trash)
         return
     _remove(os.path.join(root, _identity.namespace_of(pkg, sys._getframe(1).f_globals)), trash)
 
 
 def _remove(path: str, trash: str) -> None:
-    failed = _fs.remove_tree(path, trash)
+    from ._fs import remove_tree  # noqa: PLC0415 - deleting is not on the import-time path
+
+    failed = remove_tree(path, trash)
+    with suppress(OSError):
+        os.rmdir(trash)  # only when empty: leave no clutter, keep what failed for gc
     if failed:
         from ._warn import warn_once  # noqa: PLC0415 - rare
 

@@ -1,0 +1,271 @@
+"""The spaces API: keys, paths, deletion, clearing, overrides, depots."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import threading
+from pathlib import Path
+
+import platformdirs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import scratchspaces
+from scratchspaces import GLOBAL, InvalidKey, ScratchspacesError
+
+BAD_KEYS = ["", ".", "..", "../etc", "a/b", "a\\b", "a\0b", "a\n", "x" * 256, "a b"]
+
+
+def _snapshot(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+@pytest.mark.parametrize("key", BAD_KEYS)
+def test_bad_keys_raise_before_touching_the_disk(key: str, depot: Path) -> None:
+    for call in (
+        scratchspaces.get_scratch,
+        scratchspaces.delete_scratch,
+        scratchspaces.scratch_path,
+    ):
+        with pytest.raises(ValueError, match="invalid scratch space key") as info:
+            call(key)
+        assert isinstance(info.value, InvalidKey)
+        assert isinstance(info.value, ScratchspacesError)
+        assert info.value.key == key
+    assert not depot.exists()
+
+
+def test_delete_dotdot_deletes_nothing(depot: Path) -> None:
+    for key in ("a", "b"):
+        (scratchspaces.get_scratch(key, "victim") / "file").write_text("keep me")
+    before = _snapshot(depot)
+    for key in ("..", ".", "", "../victim", "victim/.."):
+        with pytest.raises(ValueError, match="invalid scratch space key"):
+            scratchspaces.delete_scratch(key, "victim")
+    assert _snapshot(depot) == before
+
+
+def _key_oracle(key: str) -> bool:
+    allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+    return 1 <= len(key) <= 255 and set(key) <= allowed and key not in {".", ".."}
+
+
+@given(st.text(max_size=300) | st.text(alphabet="ab._-\n/\\\0 ", max_size=8))
+def test_key_rule_property(key: str) -> None:
+    """SPEC 3: keys are 1 to 255 characters of A-Z a-z 0-9 . _ -, and not . or .."""
+    if _key_oracle(key):
+        assert scratchspaces.scratch_path(key, GLOBAL).name == key
+    else:
+        with pytest.raises(InvalidKey):
+            scratchspaces.scratch_path(key, GLOBAL)
+
+
+def test_get_scratch_creates_and_returns_absolute_path(depot: Path) -> None:
+    path = scratchspaces.get_scratch("k", "Some_Dist.Name")
+    assert path == depot / "scratchspaces" / "some-dist-name" / "k"
+    assert path.is_absolute()
+    assert path.is_dir()
+    assert scratchspaces.get_scratch("k", "some.dist_name") == path
+    assert scratchspaces.get_scratch("k", GLOBAL) == depot / "scratchspaces" / "_global" / "k"
+
+
+def test_scratch_path_neither_creates_nor_logs(depot: Path) -> None:
+    path = scratchspaces.scratch_path("k", "dist")
+    assert path == depot / "scratchspaces" / "dist" / "k"
+    assert not depot.exists()
+
+
+@pytest.mark.parametrize("name", ["", "-a", "a-", "a b", "a/b", "_global", ".x"])
+def test_bad_package_names_are_value_errors(name: str, depot: Path) -> None:
+    with pytest.raises(ValueError, match="invalid package name"):
+        scratchspaces.get_scratch("k", name)
+    assert not depot.exists()
+
+
+def test_wrong_pkg_type_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="pkg must be"):
+        scratchspaces.get_scratch("k", 3)  # type: ignore[arg-type] # the point of the test
+
+
+def test_spaces_are_disposable(depot: Path) -> None:
+    path = scratchspaces.get_scratch("k", "dist")
+    (path / "f").write_text("x")
+    scratchspaces.delete_scratch("k", "dist")
+    assert not path.exists()
+    assert scratchspaces.get_scratch("k", "dist").is_dir()  # simply re-created
+    scratchspaces.delete_scratch("k", "dist")
+    scratchspaces.delete_scratch("k", "dist")  # no error when it does not exist
+
+
+def test_delete_removes_read_only_trees_and_never_follows_links(
+    depot: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    (home / "precious").write_text("do not touch")
+    outside_dir = tmp_path / "outside"
+    outside_dir.mkdir()
+    (outside_dir / "data").write_text("do not touch either")
+
+    space = scratchspaces.get_scratch("k", "dist")
+    nested = space / "ro" / "deeper"
+    nested.mkdir(parents=True)
+    (nested / "file").write_text("x")
+    (nested / "file").chmod(0o444)
+    nested.chmod(0o555)
+    (space / "ro").chmod(0o500)
+    (space / "to-home").symlink_to(home)
+    (space / "to-file").symlink_to(home / "precious")
+    (space / "dangling").symlink_to(tmp_path / "nowhere")
+
+    scratchspaces.delete_scratch("k", "dist")
+    assert not space.exists()
+    assert (home / "precious").read_text() == "do not touch"
+    assert (outside_dir / "data").exists()
+    assert not (depot / ".trash").exists()
+
+    # A space that is itself a link to the user's home is removed as a link.
+    link_space = depot / "scratchspaces" / "dist" / "linked"
+    link_space.symlink_to(outside_dir, target_is_directory=True)
+    scratchspaces.delete_scratch("linked", "dist")
+    assert not link_space.is_symlink()
+    assert (outside_dir / "data").read_text() == "do not touch either"
+
+
+def test_clear_one_namespace_or_all(depot: Path) -> None:
+    a = scratchspaces.get_scratch("k", "a")
+    b = scratchspaces.get_scratch("k", "b")
+    g = scratchspaces.get_scratch("k", GLOBAL)
+    scratchspaces.clear_scratchspaces("A")
+    assert not a.exists()
+    assert b.exists()
+    assert g.exists()
+    scratchspaces.clear_scratchspaces(GLOBAL)
+    assert not g.exists()
+    assert b.exists()
+    scratchspaces.get_scratch("k", "c")
+    scratchspaces.clear_scratchspaces()
+    assert list((depot / "scratchspaces").iterdir()) == []
+    assert (depot / "logs" / "scratch_usage.toml").exists()  # gc's business, not clear's
+
+
+def test_clear_on_an_empty_depot_is_quiet(depot: Path) -> None:
+    scratchspaces.clear_scratchspaces()
+    scratchspaces.clear_scratchspaces("a")
+    assert not (depot / "scratchspaces").exists()
+
+
+def test_scratch_dir(depot: Path, tmp_path: Path) -> None:
+    assert scratchspaces.scratch_dir() == depot / "scratchspaces"
+    assert scratchspaces.scratch_dir("a", "b") == depot / "scratchspaces" / "a" / "b"
+    with scratchspaces.with_scratch_directory(tmp_path / "elsewhere") as root:
+        assert root == tmp_path / "elsewhere"
+        assert scratchspaces.scratch_dir("a") == tmp_path / "elsewhere" / "a"
+
+
+def test_with_scratch_directory_changes_nothing_else(depot: Path, tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere"
+    with scratchspaces.with_scratch_directory(other):
+        path = scratchspaces.get_scratch("k", "dist")
+        assert path == other / "dist" / "k"
+        assert path.is_dir()
+        assert scratchspaces.scratch_path("k", GLOBAL) == other / "_global" / "k"
+        scratchspaces.delete_scratch("k", "dist")
+        assert not path.exists()
+        scratchspaces.get_scratch("j", "dist")
+        scratchspaces.clear_scratchspaces()
+        assert list(other.iterdir()) == []
+    assert not depot.exists()  # nothing created, nothing logged
+    assert scratchspaces.get_scratch("k", "dist") == depot / "scratchspaces" / "dist" / "k"
+
+
+def test_with_scratch_directory_does_not_leak_across_threads(depot: Path, tmp_path: Path) -> None:
+    inside = threading.Event()
+    checked = threading.Event()
+    seen: dict[str, Path] = {}
+
+    def overriding() -> None:
+        with scratchspaces.with_scratch_directory(tmp_path / "override"):
+            seen["overriding"] = scratchspaces.get_scratch("k", "dist")
+            inside.set()
+            assert checked.wait(10)
+
+    def plain() -> None:
+        assert inside.wait(10)
+        seen["plain"] = scratchspaces.get_scratch("k", "dist")
+        checked.set()
+
+    threads = [threading.Thread(target=overriding), threading.Thread(target=plain)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert seen["overriding"] == tmp_path / "override" / "dist" / "k"
+    assert seen["plain"] == depot / "scratchspaces" / "dist" / "k"
+
+
+def test_with_scratch_directory_does_not_leak_across_tasks(depot: Path, tmp_path: Path) -> None:
+    async def overriding(entered: asyncio.Event, done: asyncio.Event) -> Path:
+        with scratchspaces.with_scratch_directory(tmp_path / "override"):
+            entered.set()
+            await done.wait()
+            return scratchspaces.scratch_path("k", "dist")
+
+    async def plain(entered: asyncio.Event, done: asyncio.Event) -> Path:
+        await entered.wait()
+        try:
+            return scratchspaces.scratch_path("k", "dist")
+        finally:
+            done.set()
+
+    async def main() -> tuple[Path, Path]:
+        entered, done = asyncio.Event(), asyncio.Event()
+        return await asyncio.gather(overriding(entered, done), plain(entered, done))
+
+    inner, outer = asyncio.run(main())
+    assert inner == tmp_path / "override" / "dist" / "k"
+    assert outer == depot / "scratchspaces" / "dist" / "k"
+
+
+def test_depot_path_is_read_at_call_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    one, two, shared = tmp_path / "one", tmp_path / "two", tmp_path / "shared"
+    monkeypatch.setenv("SCRATCHSPACES_DEPOT_PATH", str(one))
+    assert scratchspaces.get_scratch("k", "d") == one / "scratchspaces" / "d" / "k"
+    monkeypatch.setenv("SCRATCHSPACES_DEPOT_PATH", os.pathsep.join(["", str(two), "", str(shared)]))
+    assert scratchspaces.depots() == [two, shared]
+    assert scratchspaces.user_depot() == two
+    assert scratchspaces.get_scratch("k", "d") == two / "scratchspaces" / "d" / "k"
+    assert not shared.exists()  # later depots are never written
+
+
+def test_default_depot_is_platformdirs_user_cache_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SCRATCHSPACES_DEPOT_PATH")
+    expected = Path(platformdirs.user_cache_dir("scratchspaces", appauthor=False))
+    assert scratchspaces.depots() == [expected]
+    assert scratchspaces.user_depot() == expected
+    assert scratchspaces.get_scratch("k", "d") == expected / "scratchspaces" / "d" / "k"
+    # and it follows the environment platformdirs reads, at call time
+    monkeypatch.setenv("XDG_CACHE_HOME", str(expected.parent / "moved"))
+    moved = Path(platformdirs.user_cache_dir("scratchspaces", appauthor=False))
+    assert moved != expected
+    assert scratchspaces.user_depot() == moved
+
+
+def test_a_depot_that_is_a_file_is_a_clear_error(depot: Path) -> None:
+    depot.write_text("not a directory")
+    for call in (scratchspaces.depots, scratchspaces.user_depot):
+        with pytest.raises(OSError, match=re.escape(str(depot))) as info:
+            call()
+        assert isinstance(info.value, scratchspaces.DepotError)
+    with pytest.raises(scratchspaces.DepotError, match="exists and is not a directory"):
+        scratchspaces.get_scratch("k", "d")
+    assert depot.read_text() == "not a directory"
+
+
+def test_a_namespace_that_is_a_file_is_a_clear_error(depot: Path) -> None:
+    (depot / "scratchspaces").mkdir(parents=True)
+    (depot / "scratchspaces" / "d").write_text("oops")
+    with pytest.raises(scratchspaces.DepotError, match="scratchspaces/d"):
+        scratchspaces.get_scratch("k", "d")
