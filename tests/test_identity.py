@@ -75,6 +75,15 @@ def test_anything_else_is_global(tmp_path: Path, depot: Path) -> None:
     assert _run(["-c", SHOW_SPACE], cwd=tmp_path) == str(depot / "scratchspaces" / "_global" / "k")
 
 
+def test_a_deleted_working_directory_is_global(tmp_path: Path, depot: Path) -> None:
+    code = (
+        "import os, tempfile, scratchspaces\n"
+        "d = tempfile.mkdtemp(); os.chdir(d); os.rmdir(d)\n"
+        "print(scratchspaces.get_scratch('k'))\n"
+    )
+    assert _run(["-c", code], cwd=tmp_path) == str(depot / "scratchspaces" / "_global" / "k")
+
+
 def test_module_objects_resolve_to_their_distribution(depot: Path) -> None:
     for module, name in ((filelock, "filelock"), (platformdirs, "platformdirs")):
         path = scratchspaces.get_scratch("k", module)

@@ -174,6 +174,7 @@ def test_tracking_failure_costs_one_warning_and_never_the_path(
     with pytest.warns(ScratchspacesWarning, match="could not record") as caught:
         paths = [scratchspaces.get_scratch("k", p) for p in ("a", "b", "c", "d", GLOBAL)]
     assert len(caught) == 1
+    assert caught[0].filename == __file__  # it points at the caller's line, not at us
     assert all(p.is_dir() for p in paths)
 
 

@@ -22,6 +22,7 @@ from ._spaces import (
 )
 from ._version import __version__
 from .errors import (
+    AmbiguousModule,
     DepotError,
     InvalidKey,
     InvalidName,
@@ -31,6 +32,7 @@ from .errors import (
 
 __all__ = [
     "GLOBAL",
+    "AmbiguousModule",
     "DepotError",
     "InvalidKey",
     "InvalidName",

@@ -263,8 +263,24 @@ def _site(path: str) -> _SiteDir | None:
     return site
 
 
+def _cwd() -> str | None:
+    """Return the current directory, or None if it was deleted under us."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
+
+
 def _sys_path() -> list[str]:
-    return [os.path.abspath(p) if p else os.getcwd() for p in sys.path if isinstance(p, str)]
+    """Return the ``sys.path`` entries as absolute paths (``""`` is the current directory)."""
+    cwd = _cwd()
+    found: list[str] = []
+    for entry in sys.path:
+        if isinstance(entry, str) and entry:
+            found.append(os.path.abspath(entry))
+        elif entry == "" and cwd is not None:
+            found.append(cwd)
+    return found
 
 
 def invalidate_caches() -> None:
@@ -273,8 +289,9 @@ def invalidate_caches() -> None:
     _by_file.clear()
     _by_dir.clear()
     _by_name.clear()
-    _editables.clear()
     _env_marker_cache.clear()
+    global _editables  # noqa: PLW0603
+    _editables = None
 
 
 # --- what a file, a name or a module belongs to ----------------------------------------
@@ -283,8 +300,8 @@ def invalidate_caches() -> None:
 _by_file: dict[str, Owner] = {}
 _by_dir: dict[str, Owner] = {}
 _by_name: dict[str, str | None] = {}
-_editables: list[tuple[str, str]] = []  # (project directory, dist-info path)
-_editables_read: list[bool] = []
+# (project directory, dist-info path) of every editable install; None until first needed.
+_editables: list[tuple[str, str]] | None = None
 
 
 def installed_dist_info(name: str) -> str | None:
@@ -329,12 +346,12 @@ def _installed_owner(file: str) -> Owner | None:
     return Owner(_namespace_of_dist_info(dist_info), os.path.join(best, dist_info))
 
 
-def _read_editables() -> None:
-    """Collect every editable install (PEP 660 + PEP 610 ``direct_url.json``) once."""
+def _read_editables() -> list[tuple[str, str]]:
+    """Return every editable install (PEP 660 + PEP 610 ``direct_url.json``)."""
     import json  # noqa: PLC0415 - only for files outside site-packages
     from urllib.parse import unquote, urlsplit  # noqa: PLC0415
 
-    _editables_read.append(True)
+    found: list[tuple[str, str]] = []
     for entry in _sys_path():
         site = _site(entry)
         if site is None:
@@ -351,13 +368,15 @@ def _read_editables() -> None:
                 project = unquote(urlsplit(url).path)
                 if os.name == "nt" and project.startswith("/") and project[2:3] == ":":
                     project = project[1:]  # file:///C:/x -> C:/x
-                _editables.append((os.path.abspath(project), os.path.join(site.path, dist_info)))
+                found.append((os.path.abspath(project), os.path.join(site.path, dist_info)))
+    return found
 
 
 def _editable_owner(file: str) -> Owner | None:
     """Return the editable install whose project directory holds ``file``."""
-    if not _editables_read:
-        _read_editables()
+    global _editables  # noqa: PLW0603 - a per-process cache, filled once
+    if _editables is None:
+        _editables = _read_editables()
     best: tuple[str, str] | None = None
     for project, dist_info in _editables:
         if file.startswith(project + os.sep) and (best is None or len(project) > len(best[0])):
@@ -444,7 +463,8 @@ def owner_of_globals(module_globals: dict[str, object]) -> Owner:
         module = sys.modules.get(name)
         if module is not None:
             return owner_of_module(module)
-    return owner_of_directory(os.getcwd())
+    cwd = _cwd()
+    return owner_of_directory(cwd) if cwd is not None else _global_owner()
 
 
 def owner_of_module(module: ModuleType) -> Owner:

@@ -10,6 +10,10 @@ from .errors import ScratchspacesWarning
 _warned: set[str] = set()
 
 
+def _ours(module: str) -> bool:
+    return module.partition(".")[0] == "scratchspaces"
+
+
 def warn_once(kind: str, message: str) -> None:
     """Warn with ``message`` unless a warning of this ``kind`` was already given.
 
@@ -21,7 +25,10 @@ def warn_once(kind: str, message: str) -> None:
     _warned.add(kind)
     level = 2  # 1 is this function, 2 its caller
     frame = sys._getframe(1)
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("scratchspaces"):
+    while (
+        frame is not None
+        and frame.f_globals.get("__name__", "").partition(".")[0] == "scratchspaces"
+    ):
         frame = frame.f_back  # type: ignore[assignment] # None ends the loop
         level += 1
     warnings.warn(message, ScratchspacesWarning, stacklevel=level)
