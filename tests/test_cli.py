@@ -93,16 +93,7 @@ def test_list_table_and_json(depot: Path, capsys: pytest.CaptureFixture[str]) ->
 
     assert cli.main(["list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == [
-        "NAMESPACE",
-        "KEY",
-        "SIZE",
-        "LAST",
-        "ACCESS",
-        "(UTC)",
-        "PARENTS",
-        "ALIVE",
-    ]
+    assert lines[0].split() == "NAMESPACE KEY SIZE LAST ACCESS (UTC) PARENTS ALIVE STATUS".split()
     rows = {tuple(line.split()[:2]): line for line in lines[1:]}
     assert set(rows) == {
         ("_global", "shared"),
@@ -110,9 +101,9 @@ def test_list_table_and_json(depot: Path, capsys: pytest.CaptureFixture[str]) ->
         ("scikit-learn", "datasets"),
     }
     assert "2.0 KiB" in rows[("scikit-learn", "datasets")]
-    assert rows[("scikit-learn", "datasets")].endswith("1/1")
+    assert rows[("scikit-learn", "datasets")].endswith("1/1  in use")
     assert "never recorded" in rows[("manual", "made-by-hand")]
-    assert rows[("manual", "made-by-hand")].endswith("0/0")
+    assert rows[("manual", "made-by-hand")].endswith("0/0  unused")
 
     assert cli.main(["list", "Scikit_Learn", "--json"]) == 0
     [entry] = json.loads(capsys.readouterr().out)
@@ -122,6 +113,8 @@ def test_list_table_and_json(depot: Path, capsys: pytest.CaptureFixture[str]) ->
     assert entry["size"] == 2048
     assert entry["last_access"].endswith("+00:00")
     assert entry["parents"][0]["alive"] is True
+    assert entry["status"] == "in use"
+    assert entry["orphaned_since"] is None
 
 
 def test_delete_one_space(depot: Path, capsys: pytest.CaptureFixture[str]) -> None:

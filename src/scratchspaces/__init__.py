@@ -10,6 +10,8 @@ frees it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._depot import depots, user_depot
 from ._identity import GLOBAL, canonicalize_name
 from ._spaces import (
@@ -30,10 +32,24 @@ from .errors import (
     ScratchspacesWarning,
 )
 
+if TYPE_CHECKING:
+    from ._gc import GCReport, gc
+
+
+def __getattr__(name: str) -> Any:
+    # gc and GCReport load dataclasses (and inspect): 10 ms that get_scratch must not pay.
+    if name in {"GCReport", "gc"}:
+        from . import _gc  # noqa: PLC0415
+
+        return getattr(_gc, name)
+    raise AttributeError(f"module 'scratchspaces' has no attribute {name!r}")
+
+
 __all__ = [
     "GLOBAL",
     "AmbiguousModule",
     "DepotError",
+    "GCReport",
     "InvalidKey",
     "InvalidName",
     "ScratchspacesError",
@@ -43,6 +59,7 @@ __all__ = [
     "clear_scratchspaces",
     "delete_scratch",
     "depots",
+    "gc",
     "get_scratch",
     "scratch_dir",
     "scratch_path",

@@ -83,6 +83,29 @@ def _rmtree_in_place(path: str) -> list[str]:
     return failed
 
 
+def move_to_trash(path: str, trash_root: str) -> str | None:
+    """Rename ``path`` into ``trash_root`` (same filesystem) in one step; return where.
+
+    Returns None if ``path`` does not exist, and ``path`` itself if it cannot be renamed
+    (a read-only parent): then it is removed in place.
+    """
+    for _attempt in range(3):
+        if not os.path.lexists(path):
+            return None
+        trash = os.path.join(
+            trash_root, f"{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}"
+        )
+        try:
+            os.makedirs(trash_root, exist_ok=True)
+            os.rename(path, trash)
+        except FileNotFoundError:
+            continue  # the path went, or a concurrent cleanup removed the trash dir
+        except OSError:
+            return path
+        return trash
+    return path if os.path.lexists(path) else None
+
+
 def remove_tree(path: str, trash_root: str) -> list[str]:
     """Remove whatever is at ``path``: a file, a link (never its target) or a tree.
 
@@ -99,19 +122,24 @@ def remove_tree(path: str, trash_root: str) -> list[str]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         return []
-    target = path
+    target = move_to_trash(path, trash_root)
+    return [] if target is None else _rmtree_in_place(target)
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically: a temporary file beside it, then rename."""
+    tmp = f"{path}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
     try:
-        os.makedirs(trash_root, exist_ok=True)
-        trash = os.path.join(
-            trash_root, f"{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}"
-        )
-        os.rename(path, trash)
-        target = trash
-    except FileNotFoundError:
-        return []
-    except OSError:
-        pass  # a read-only parent or another filesystem: remove in place instead
-    return _rmtree_in_place(target)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def empty_trash(trash_root: str) -> list[str]:

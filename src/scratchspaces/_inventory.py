@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 class SpaceInfo(NamedTuple):
-    """One space on disk, with its records from the access log."""
+    """One space on disk, with what the access log and the orphanage say about it."""
 
     path: str
     namespace: str
@@ -23,6 +23,17 @@ class SpaceInfo(NamedTuple):
     """The latest recorded access, None if the log never recorded the space."""
     parents: tuple[tuple[str, bool], ...]
     """Every recorded parent, with whether it still exists, in first-recorded order."""
+    orphaned_since: datetime | None
+    """When gc first saw it orphaned, None if it is not in the orphanage."""
+
+    @property
+    def status(self) -> str:
+        """``in use``, ``orphaned since <date>``, or ``unused`` (gc has not seen it yet)."""
+        if any(alive for _, alive in self.parents):
+            return "in use"
+        if self.orphaned_since is not None:
+            return f"orphaned since {self.orphaned_since:%Y-%m-%d}"
+        return "unused"
 
 
 def spaces_on_disk(depot: str) -> list[tuple[str, str, str]]:
@@ -49,28 +60,23 @@ def spaces_on_disk(depot: str) -> list[tuple[str, str, str]]:
 
 def inventory(depot: str, namespace: str | None = None) -> list[SpaceInfo]:
     """Describe every space of ``depot`` (or of one namespace), sorted by namespace and key."""
-    latest: dict[str, datetime] = {}
-    parents: dict[str, dict[str, None]] = {}
-    for record in _records.read_log(depot):
-        space = os.path.normpath(record.space)
-        if space not in latest or record.time > latest[space]:
-            latest[space] = record.time
-        seen = parents.setdefault(space, {})
-        for parent in record.parents:
-            seen.setdefault(parent, None)
+    summary = _records.summarize(depot)
+    orphans = _records.read_orphanage(depot)
     infos: list[SpaceInfo] = []
     for path, space_namespace, key in spaces_on_disk(depot):
         if namespace is not None and space_namespace != namespace:
             continue
-        recorded = parents.get(path, {})
+        recorded = summary.spaces.get(path)
+        parents = recorded.parents if recorded else {}
         infos.append(
             SpaceInfo(
                 path=path,
                 namespace=space_namespace,
                 key=key,
                 size=_fs.tree_size(path),
-                last_access=latest.get(path),
-                parents=tuple((p, os.path.exists(p)) for p in recorded),
+                last_access=recorded.latest if recorded else None,
+                parents=tuple((p, os.path.exists(p)) for p in parents),
+                orphaned_since=orphans.get(path),
             )
         )
     return infos

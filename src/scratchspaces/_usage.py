@@ -67,7 +67,8 @@ def stamp_path(depot: str, namespace: str, key: str, parent: str) -> str:
     return os.path.join(logs_dir(depot), STAMPS_NAME, namespace, key, parent_hash(parent))
 
 
-def _toml_string(value: str) -> str:
+def toml_string(value: str) -> str:
+    """Return ``value`` as a TOML basic string."""
     out = []
     for char in value:
         code = ord(char)
@@ -89,10 +90,8 @@ def format_time(seconds: float) -> str:
 
 def format_record(space: str, when: float, parents: list[str]) -> bytes:
     """Return one record in the log's shape, starting on a line of its own."""
-    joined = ", ".join(_toml_string(p) for p in parents)
-    text = (
-        f"\n[[{_toml_string(space)}]]\ntime = {format_time(when)}\nparent_projects = [{joined}]\n"
-    )
+    joined = ", ".join(toml_string(p) for p in parents)
+    text = f"\n[[{toml_string(space)}]]\ntime = {format_time(when)}\nparent_projects = [{joined}]\n"
     return text.encode("utf-8")
 
 

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from . import _depot, _identity, _inventory, _spaces
@@ -19,6 +20,7 @@ from .errors import ScratchspacesError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from ._identity import PkgSpec
 
@@ -144,6 +146,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
                 "size": i.size,
                 "last_access": i.last_access.isoformat() if i.last_access else None,
                 "parents": [{"path": p, "alive": alive} for p, alive in i.parents],
+                "status": i.status,
+                "orphaned_since": i.orphaned_since.isoformat() if i.orphaned_since else None,
             }
             for i in infos
         ]
@@ -160,12 +164,130 @@ def _cmd_list(args: argparse.Namespace) -> int:
             format_bytes(i.size),
             i.last_access.strftime("%Y-%m-%d %H:%M") if i.last_access else "never recorded",
             f"{sum(alive for _, alive in i.parents)}/{len(i.parents)}",
+            i.status,
         ]
         for i in infos
     ]
     _print_table(
-        ["NAMESPACE", "KEY", "SIZE", "LAST ACCESS (UTC)", "PARENTS ALIVE"], rows, right={2, 4}
+        ["NAMESPACE", "KEY", "SIZE", "LAST ACCESS (UTC)", "PARENTS ALIVE", "STATUS"],
+        rows,
+        right={2, 4},
     )
+    return 0
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Return ``30s``, ``15m``, ``12h``, ``7d``, ``2w`` or ``0`` as a timedelta.
+
+    >>> parse_duration("12h")
+    datetime.timedelta(seconds=43200)
+    """
+    value = text.strip().lower()
+    if value == "0":
+        return timedelta(0)
+    number, unit = value[:-1], value[-1:]
+    try:
+        amount = float(number)
+    except ValueError:
+        amount = -1.0
+    if unit not in _DURATION_UNITS or amount < 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r}: use a number and one of s, m, h, d, w (30s, 7d) or 0"
+        )
+    return timedelta(seconds=amount * _DURATION_UNITS[unit])
+
+
+def parse_size(text: str) -> int:
+    """Return ``500M``, ``2G``, ``1.5GiB`` or ``1048576`` as bytes (binary multiples).
+
+    >>> parse_size("2G")
+    2147483648
+    """
+    value = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = value[-1:] if value[-1:] in _SIZE_UNITS else ""
+    try:
+        amount = float(value[: len(value) - len(unit)])
+    except ValueError:
+        amount = -1.0
+    if amount < 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid size {text!r}: use bytes or a number with K, M, G or T (500M, 2G)"
+        )
+    return int(amount * _SIZE_UNITS[unit])
+
+
+def _cmd_gc(args: argparse.Namespace) -> int:
+    from ._gc import gc  # noqa: PLC0415 - dataclasses only when collecting
+
+    report = gc(
+        collect_delay=args.collect_delay,
+        max_age=args.max_age,
+        max_size=args.max_size,
+        dry_run=args.dry_run,
+        all_depots=args.all_depots,
+    )
+    if args.json:
+        data = {
+            "dry_run": args.dry_run,
+            "deleted": {str(p): n for p, n in report.deleted.items()},
+            "orphaned": [str(p) for p in report.orphaned],
+            "kept": [str(p) for p in report.kept],
+            "freed_bytes": report.freed_bytes,
+        }
+        json.dump(data, sys.stdout, indent=2)
+        print()
+        return 0
+    verb = "Would delete" if args.dry_run else "Deleted"
+    for path, size in sorted(report.deleted.items()):
+        print(f"{'would delete' if args.dry_run else 'deleted'} {path} ({format_bytes(size)})")
+    count = len(report.deleted)
+    freed = format_bytes(report.freed_bytes)
+    summary = f"{verb} {count} scratch space{'s' * (count != 1)} ({freed})"
+    if report.orphaned:
+        until = _kept_until(report.orphaned, args.collect_delay)
+        summary += f"; {len(report.orphaned)} orphaned, kept until {until}"
+    print(summary)
+    return 0
+
+
+def _kept_until(orphans: Sequence[Path], delay: timedelta) -> str:
+    """Return the first date an orphan of this gc may be deleted."""
+    from . import _records  # noqa: PLC0415
+
+    now = datetime.now(timezone.utc)
+    seen: dict[str, datetime] = {}
+    for depot in {str(p.parent.parent.parent) for p in orphans}:
+        seen.update(_records.read_orphanage(depot))
+    first = min(seen.get(str(p), now) for p in orphans)
+    return f"{first + delay:%Y-%m-%d}"
+
+
+def _cmd_du(args: argparse.Namespace) -> int:
+    depot = _depot.user_depot_string()
+    _depot.check_depot(depot)
+    infos = _inventory.inventory(depot)
+    per_namespace: dict[str, list[int]] = {}
+    for info in infos:
+        count_size = per_namespace.setdefault(info.namespace, [0, 0])
+        count_size[0] += 1
+        count_size[1] += info.size
+    total = sum(i.size for i in infos)
+    if args.json:
+        data = {
+            "depot": depot,
+            "namespaces": {n: {"spaces": c, "bytes": b} for n, (c, b) in per_namespace.items()},
+            "total_bytes": total,
+        }
+        json.dump(data, sys.stdout, indent=2)
+        print()
+        return 0
+    rows = [[n, str(c), format_bytes(b)] for n, (c, b) in sorted(per_namespace.items())]
+    rows.append(["total", str(len(infos)), format_bytes(total)])
+    _print_table(["NAMESPACE", "SPACES", "SIZE"], rows, right={1, 2})
     return 0
 
 
@@ -203,6 +325,37 @@ def _parser() -> argparse.ArgumentParser:
     clear.add_argument("--global", dest="global_", action="store_true", help="the global namespace")
     clear.add_argument("--yes", action="store_true", help="do not ask before deleting every space")
     clear.set_defaults(func=_cmd_clear)
+
+    collect = commands.add_parser("gc", help="delete the spaces nobody uses any more")
+    collect.add_argument(
+        "--collect-delay",
+        type=parse_duration,
+        default=timedelta(days=7),
+        metavar="DURATION",
+        help="how long an orphan is kept (default 7d)",
+    )
+    collect.add_argument(
+        "--max-age",
+        type=parse_duration,
+        metavar="DURATION",
+        help="also delete spaces not recorded for this long, even if in use",
+    )
+    collect.add_argument(
+        "--max-size",
+        type=parse_size,
+        metavar="SIZE",
+        help="then delete the least recently used spaces until they fit (500M, 2G)",
+    )
+    collect.add_argument("--dry-run", action="store_true", help="report, change nothing")
+    collect.add_argument(
+        "--all-depots", action="store_true", help="every depot, not just the user depot"
+    )
+    collect.add_argument("--json", action="store_true", help="machine-readable output")
+    collect.set_defaults(func=_cmd_gc)
+
+    usage = commands.add_parser("du", help="bytes per namespace, and the total")
+    usage.add_argument("--json", action="store_true", help="machine-readable output")
+    usage.set_defaults(func=_cmd_du)
     return parser
 
 

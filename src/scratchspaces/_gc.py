@@ -1,0 +1,283 @@
+"""Garbage collection of scratch spaces: condense, orphan, collect (SPEC 4).
+
+Safety, where the original is weak:
+
+- The log is condensed under the lock ``get_scratch`` records under, and every decision
+  and every rename to the trash happens under that same hold: a record appended while
+  gc runs is never lost, and a space recorded after gc read the log is never deleted.
+- The log is read record by record; a damaged record costs one warning, and the space
+  it names gets a fresh grace period instead of being judged on missing evidence.
+- A space is deleted by renaming it into ``<depot>/.trash`` first, then removing the
+  trash outside the lock: a gc killed mid-sweep leaves nothing half-deleted under a real
+  name, and the next gc finishes the job.
+- Removal never follows symlinks and warns past entries it cannot remove.
+- Paths are compared as normalized paths, never by string prefix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from . import _depot, _fs, _inventory, _records, _usage
+from ._depot import TRASH_DIR
+
+GC_LOCK_TIMEOUT = 300.0
+RECENT = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class GCReport:
+    """What :func:`gc` did.
+
+    ``deleted`` maps each deleted path to the bytes it freed, ``orphaned`` lists orphans
+    kept for now, ``kept`` the spaces still in use; ``freed_bytes`` is the sum of
+    ``deleted``.
+    """
+
+    deleted: dict[Path, int] = field(default_factory=dict)
+    orphaned: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)
+    freed_bytes: int = 0
+
+
+# --- one depot ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rules:
+    now: datetime
+    collect_delay: timedelta
+    max_age: timedelta | None
+    max_size: int | None
+
+
+@dataclass
+class _Plan:
+    """The decisions for one depot, made under the lock."""
+
+    delete: list[str] = field(default_factory=list)
+    orphaned: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    log: dict[str, tuple[datetime, list[str]]] = field(default_factory=dict)
+    orphanage: dict[str, datetime] = field(default_factory=dict)
+    latest: dict[str, datetime | None] = field(default_factory=dict)
+
+
+def _judge(depot: str, rules: _Rules, summary: _records.LogSummary) -> tuple[_Plan, set[str]]:
+    """Condense the log and sort every space into alive or orphan (rules 1 to 3)."""
+    known_orphans = _records.read_orphanage(depot)
+    plan = _Plan()
+    doomed: set[str] = set()
+    for path, _namespace, _key in _inventory.spaces_on_disk(depot):
+        recorded = summary.spaces.get(path)
+        alive = [p for p in recorded.parents if os.path.exists(p)] if recorded else []
+        plan.latest[path] = recorded.latest if recorded else None
+        if recorded is not None:
+            plan.log[path] = (recorded.latest, alive)
+        if alive:
+            plan.kept.append(path)
+            continue
+        # A space whose record was unreadable is judged again after a full grace period.
+        damaged = path in summary.damaged
+        first_seen = rules.now if damaged else known_orphans.get(path, rules.now)
+        plan.orphanage[path] = first_seen
+        if rules.now - first_seen >= rules.collect_delay and not damaged:
+            doomed.add(path)
+    return plan, doomed
+
+
+def _over_age(plan: _Plan, rules: _Rules, spare: set[str]) -> set[str]:
+    """Rule 4a: spaces whose latest recorded access is older than ``max_age``."""
+    if rules.max_age is None:
+        return set()
+    limit = rules.now - rules.max_age
+    return {p for p, when in plan.latest.items() if when and when < limit and p not in spare}
+
+
+def _over_size(
+    plan: _Plan, rules: _Rules, doomed: set[str], sizes: dict[str, int], spare: set[str]
+) -> set[str]:
+    """Rule 4b: the least recently recorded spaces until the rest fit in ``max_size``."""
+    if rules.max_size is None:
+        return set()
+    left = [p for p in plan.latest if p not in doomed]
+    remaining = sum(sizes.get(p, 0) for p in left)
+    # Never recorded first, then oldest; nothing recorded in the last 24 hours.
+    candidates = sorted(
+        (p for p in left if p not in spare),
+        key=lambda p: (plan.latest[p] is not None, plan.latest[p] or rules.now),
+    )
+    chosen: set[str] = set()
+    for path in candidates:
+        if remaining <= rules.max_size:
+            break
+        when = plan.latest[path]
+        if when is not None and rules.now - when < RECENT:
+            continue
+        chosen.add(path)
+        remaining -= sizes.get(path, 0)
+    return chosen
+
+
+def _plan(depot: str, rules: _Rules, sizes: dict[str, int]) -> _Plan:
+    summary = _records.summarize(depot)
+    plan, doomed = _judge(depot, rules, summary)
+    doomed |= _over_age(plan, rules, summary.damaged)
+    doomed |= _over_size(plan, rules, doomed, sizes, summary.damaged)
+    plan.delete = [p for p in plan.latest if p in doomed]
+    plan.kept = [p for p in plan.kept if p not in doomed]
+    plan.orphaned = [p for p in plan.orphanage if p not in doomed]
+    for path in plan.delete:
+        plan.log.pop(path, None)
+        plan.orphanage.pop(path, None)
+    return plan
+
+
+def _write_log(depot: str, log: dict[str, tuple[datetime, list[str]]]) -> None:
+    data = b"".join(
+        _usage.format_record(path, when.timestamp(), parents)
+        for path, (when, parents) in sorted(log.items())
+    )
+    _fs.atomic_write(_records.log_path(depot), data)
+
+
+def _prune_stamps(depot: str, log: dict[str, tuple[datetime, list[str]]]) -> None:
+    """Remove the stamps of every (space, parent) pair the condensed log no longer holds.
+
+    A pair without its stamp is recorded at once the next time it is seen, which is
+    what the once-a-day rule promises for a parent the log dropped.
+    """
+    root = os.path.join(_usage.logs_dir(depot), _usage.STAMPS_NAME)
+    spaces_root = os.path.join(depot, _depot.SPACES_DIR)
+    for namespace in _listdir(root):
+        ns_dir = os.path.join(root, namespace)
+        for key in _listdir(ns_dir):
+            key_dir = os.path.join(ns_dir, key)
+            entry = log.get(os.path.join(spaces_root, namespace, key))
+            keep = {_usage.parent_hash(p) for p in entry[1]} if entry else set()
+            for stamp in _listdir(key_dir):
+                if stamp not in keep:
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(key_dir, stamp))
+            with contextlib.suppress(OSError):
+                os.rmdir(key_dir)
+        with contextlib.suppress(OSError):
+            os.rmdir(ns_dir)
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _remove_empty_namespaces(depot: str) -> None:
+    root = os.path.join(depot, _depot.SPACES_DIR)
+    for namespace in _listdir(root):
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.join(root, namespace))  # only succeeds when empty
+
+
+def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool) -> GCReport:
+    _depot.check_depot(depot)
+    if not os.path.isdir(depot):
+        return GCReport()
+    trash_root = os.path.join(depot, TRASH_DIR)
+    sizes: dict[str, int] = {}
+    if rules.max_size is not None:
+        # Measured before the lock: sizes are an estimate anyway, and measuring a large
+        # depot must not keep get_scratch waiting.
+        sizes = {p: _fs.tree_size(p) for p, _, _ in _inventory.spaces_on_disk(depot)}
+    lock = contextlib.nullcontext() if dry_run else _usage.log_lock(depot, GC_LOCK_TIMEOUT)
+    moved: dict[str, str] = {}
+    with lock:
+        plan = _plan(depot, rules, sizes)
+        if not dry_run:
+            for path in plan.delete:
+                trash = _fs.move_to_trash(path, trash_root)
+                if trash is not None:
+                    moved[path] = trash
+            _write_log(depot, plan.log)
+            _records.write_orphanage(depot, plan.orphanage)
+            _prune_stamps(depot, plan.log)
+            _remove_empty_namespaces(depot)
+    deleted: dict[Path, int] = {}
+    failures: list[str] = []
+    for path in plan.delete:
+        if dry_run:
+            deleted[Path(path)] = sizes.get(path) or _fs.tree_size(path)
+            continue
+        trash = moved.get(path)
+        if trash is None:
+            continue  # gone already (another gc, delete_scratch): nothing freed here
+        deleted[Path(path)] = _fs.tree_size(trash)
+        failures.extend(_fs.remove_tree(trash, trash_root))
+    if not dry_run:
+        failures.extend(_fs.empty_trash(trash_root))  # what crashed processes left
+        with contextlib.suppress(OSError):
+            os.rmdir(trash_root)
+    if failures:
+        from ._warn import warn_once  # noqa: PLC0415
+
+        warn_once(
+            "gc-remove",
+            f"gc could not remove {len(failures)} entr{'y' if len(failures) == 1 else 'ies'} "
+            f"(first: {failures[0]}); the next gc will try again",
+        )
+    return GCReport(
+        deleted=deleted,
+        orphaned=[Path(p) for p in plan.orphaned],
+        kept=[Path(p) for p in plan.kept],
+        freed_bytes=sum(deleted.values()),
+    )
+
+
+def gc(
+    *,
+    collect_delay: timedelta = timedelta(days=7),
+    max_age: timedelta | None = None,
+    max_size: int | None = None,
+    dry_run: bool = False,
+    all_depots: bool = False,
+) -> GCReport:
+    """Collect the scratch spaces nobody uses any more.
+
+    A space is alive while one of its recorded parents exists (a ``.dist-info``, a
+    ``pyproject.toml``, an environment). A space that is not alive, including one never
+    recorded, is an orphan; an orphan is deleted once it has been one for
+    ``collect_delay`` (with a zero delay, in the call that first sees it); a space that
+    comes alive again leaves the orphanage.
+
+    Args:
+        collect_delay: how long an orphan is kept.
+        max_age: also delete spaces, alive or not, whose latest recorded access is older.
+        max_size: if the spaces still take more bytes than this, delete the least recently
+            recorded ones until they fit, never one recorded in the last 24 hours.
+        dry_run: compute the same report and change nothing on disk, logs included.
+        all_depots: collect every depot of ``SCRATCHSPACES_DEPOT_PATH``, not just the
+            user depot.
+
+    Raises:
+        ValueError: a negative delay, age or size.
+        DepotError: a depot path exists and is not a directory.
+    """
+    if collect_delay < timedelta(0) or (max_age is not None and max_age < timedelta(0)):
+        raise ValueError("collect_delay and max_age must not be negative")
+    if max_size is not None and max_size < 0:
+        raise ValueError(f"max_size must not be negative, not {max_size}")
+    rules = _Rules(datetime.now(timezone.utc), collect_delay, max_age, max_size)
+    depots = _depot.depot_strings() if all_depots else [_depot.user_depot_string()]
+    reports = [_gc_depot(d, rules, dry_run=dry_run) for d in depots]
+    _usage.forget()  # this process's memory of what is recorded may be stale now
+    deleted = {p: n for r in reports for p, n in r.deleted.items()}
+    return GCReport(
+        deleted=deleted,
+        orphaned=[p for r in reports for p in r.orphaned],
+        kept=[p for r in reports for p in r.kept],
+        freed_bytes=sum(deleted.values()),
+    )
