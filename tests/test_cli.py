@@ -93,7 +93,17 @@ def test_list_table_and_json(depot: Path, capsys: pytest.CaptureFixture[str]) ->
 
     assert cli.main(["list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == "NAMESPACE KEY SIZE LAST ACCESS (UTC) PARENTS ALIVE STATUS".split()
+    assert lines[0].split() == [
+        "NAMESPACE",
+        "KEY",
+        "SIZE",
+        "LAST",
+        "ACCESS",
+        "(UTC)",
+        "PARENTS",
+        "ALIVE",
+        "STATUS",
+    ]
     rows = {tuple(line.split()[:2]): line for line in lines[1:]}
     assert set(rows) == {
         ("_global", "shared"),
@@ -161,3 +171,77 @@ def test_version(tmp_path: Path) -> None:
 )
 def test_format_bytes(size: int, text: str) -> None:
     assert cli.format_bytes(size) == text
+
+
+def test_gc_command_dry_run_json_and_summary(depot: Path, tmp_path: Path) -> None:
+    used = scratchspaces.get_scratch("used", "pkg")
+    stray = depot / "scratchspaces" / "stray" / "k"
+    stray.mkdir(parents=True)
+    (stray / "blob").write_bytes(b"x" * 2048)
+
+    result = _cli("gc", "--collect-delay", "0", "--dry-run", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["dry_run"] is True
+    assert data["deleted"] == {str(stray): 2048}
+    assert data["kept"] == [str(used)]
+    assert data["freed_bytes"] == 2048
+    assert stray.exists()
+
+    result = _cli("gc", cwd=tmp_path)  # default delay: orphaned, kept for a week
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Deleted 0 scratch spaces (0 B); 1 orphaned, kept until 20")
+    listing = json.loads(_cli("list", "stray", "--json", cwd=tmp_path).stdout)
+    assert listing[0]["status"].startswith("orphaned since 20")
+
+    result = _cli("gc", "--collect-delay", "0s", cwd=tmp_path)
+    assert result.stdout.splitlines() == [
+        f"deleted {stray} (2.0 KiB)",
+        "Deleted 1 scratch space (2.0 KiB)",
+    ]
+    assert not stray.exists()
+    assert used.exists()
+
+
+def test_gc_command_rejects_bad_durations_and_sizes(tmp_path: Path) -> None:
+    for args in (
+        ["--collect-delay", "7"],
+        ["--collect-delay=-1d"],
+        ["--max-age", "soon"],
+        ["--max-size", "lots"],
+        ["--max-size=-5M"],
+    ):
+        result = _cli("gc", *args, cwd=tmp_path)
+        assert result.returncode == 2, args
+        assert "invalid" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("0", 0), ("30s", 30), ("15m", 900), ("12h", 43200), ("7d", 604800)]
+)
+def test_parse_duration(text: str, seconds: int) -> None:
+    assert cli.parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("0", 0), ("1048576", 2**20), ("500M", 500 * 2**20), ("2G", 2 * 2**30), ("1.5GiB", 3 * 2**29)],
+)
+def test_parse_size(text: str, size: int) -> None:
+    assert cli.parse_size(text) == size
+
+
+def test_du(depot: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (scratchspaces.get_scratch("a", "pkg") / "f").write_bytes(b"x" * 1024)
+    (scratchspaces.get_scratch("b", "pkg") / "f").write_bytes(b"x" * 1024)
+    (scratchspaces.get_scratch("c", GLOBAL) / "f").write_bytes(b"x" * 512)
+    assert cli.main(["du", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["namespaces"] == {
+        "_global": {"spaces": 1, "bytes": 512},
+        "pkg": {"spaces": 2, "bytes": 2048},
+    }
+    assert data["total_bytes"] == 2560
+    assert cli.main(["du"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1].split() == ["total", "3", "2.5", "KiB"]

@@ -76,3 +76,21 @@ def test_eight_processes_creating_spaces_leave_a_whole_log(depot: Path) -> None:
     assert counts == {1: len(expected)}
     for i in range(SHARED_KEYS):
         assert len(list((root / "race-ns" / f"shared-{i}").iterdir())) == WORKERS
+
+
+def _churn(barrier: Barrier, worker: int) -> None:
+    barrier.wait(60)
+    for i in range(150):
+        path = scratchspaces.get_scratch(f"w{worker}-{i}", "churn")
+        (path / "f").touch()
+        scratchspaces.delete_scratch(f"w{worker}-{i}", "churn")
+        # a delete must really delete, even while others empty the shared trash
+        assert not path.exists(), path
+
+
+def test_concurrent_deletes_sharing_the_trash_all_delete(depot: Path) -> None:
+    barrier = multiprocessing.get_context("spawn").Barrier(4)
+    with running(_churn, [(barrier, w) for w in range(4)]) as procs:
+        pass
+    assert [p.exitcode for p in procs] == [0] * 4
+    assert list((depot / "scratchspaces" / "churn").iterdir()) == []

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -261,6 +264,10 @@ def test_a_depot_that_is_a_file_is_a_clear_error(depot: Path) -> None:
         assert isinstance(info.value, scratchspaces.DepotError)
     with pytest.raises(scratchspaces.DepotError, match="exists and is not a directory"):
         scratchspaces.get_scratch("k", "d")
+    with pytest.raises(scratchspaces.DepotError, match=re.escape(str(depot))):
+        scratchspaces.delete_scratch("k", "d")
+    with pytest.raises(scratchspaces.DepotError, match=re.escape(str(depot))):
+        scratchspaces.clear_scratchspaces()
     assert depot.read_text() == "not a directory"
 
 
@@ -269,3 +276,35 @@ def test_a_namespace_that_is_a_file_is_a_clear_error(depot: Path) -> None:
     (depot / "scratchspaces" / "d").write_text("oops")
     with pytest.raises(scratchspaces.DepotError, match="scratchspaces/d"):
         scratchspaces.get_scratch("k", "d")
+
+
+# As root, permission bits do not bind; without these capabilities they do again.
+DROP_PRIVILEGE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
+def test_read_only_trees_are_removed_when_permissions_bind(tmp_path: Path, depot: Path) -> None:
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root without setpriv: permission bits cannot be made to bind")
+        prefix = [*DROP_PRIVILEGE, "--"]
+    nested = depot / "scratchspaces" / "dist" / "k" / "ro" / "deeper"
+    nested.mkdir(parents=True)
+    (nested / "file").write_text("x")
+    (nested / "file").chmod(0o444)
+    nested.chmod(0o555)
+    nested.parent.chmod(0o500)
+    probe = [*prefix, sys.executable, "-c", f"open({str(nested / 'new')!r}, 'w')"]
+    assert subprocess.run(probe, capture_output=True, check=False).returncode != 0  # it binds
+    code = "import scratchspaces; scratchspaces.delete_scratch('k', 'dist')"
+    result = subprocess.run(
+        [*prefix, sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not (depot / "scratchspaces" / "dist" / "k").exists()
+    assert not (depot / ".trash").exists()

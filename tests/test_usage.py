@@ -203,3 +203,35 @@ def test_new_processes_do_not_grow_the_log(depot: Path, tmp_path: Path) -> None:
     for _ in range(4):
         subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
     assert len(_read(depot)) == 1
+
+
+def test_a_stamp_that_cannot_be_written_costs_no_record(depot: Path) -> None:
+    """Else every process start would append a record: the log must not grow with them."""
+    (depot / "logs").mkdir(parents=True)
+    (depot / "logs" / "scratch_usage.d").write_text("not a directory")
+
+    def three_process_starts() -> list[Path]:
+        found = []
+        for _ in range(3):
+            _usage.forget()  # as a new process would
+            found.append(scratchspaces.get_scratch("k", "dist"))
+        return found
+
+    with pytest.warns(ScratchspacesWarning, match="could not record"):
+        paths = three_process_starts()
+    assert all(p.is_dir() for p in paths)
+    assert _read(depot) == []
+
+
+def test_warnings_turned_into_errors_never_fail_get_scratch(depot: Path, tmp_path: Path) -> None:
+    _break_log_is_a_directory(depot)
+    code = "import scratchspaces; print(scratchspaces.get_scratch('k', 'dist'))"
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(depot / "scratchspaces" / "dist" / "k")

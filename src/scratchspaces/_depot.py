@@ -40,7 +40,7 @@ def _default_depot() -> str:
     if found is None:
         import platformdirs  # noqa: PLC0415 - only when no depot path is configured
 
-        found = os.path.abspath(platformdirs.user_cache_dir("scratchspaces", appauthor=False))
+        found = os.path.abspath(platformdirs.user_cache_dir("scratchspaces"))
         _default_cache[key] = found
     return found
 

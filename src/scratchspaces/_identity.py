@@ -151,13 +151,15 @@ class _SiteDir:
         self._records_read: set[str] = set()
 
     def _read_record(self, dist_info: str) -> None:
+        # Marked read only once indexed: a thread that finds it marked must also find its
+        # files. Two threads may both read it; indexing is idempotent.
         if dist_info in self._records_read:
             return
-        self._records_read.add(dist_info)
         try:
             with open(os.path.join(self.path, dist_info, "RECORD"), encoding="utf-8") as f:
                 text = f.read()
         except (OSError, UnicodeDecodeError):
+            self._records_read.add(dist_info)
             return
         for line in text.splitlines():
             entry = _record_path(line)
@@ -171,6 +173,7 @@ class _SiteDir:
                     break
                 owners.add(dist_info)
                 head = head.rpartition("/")[0]
+        self._records_read.add(dist_info)
 
     def _candidates(self, rel: str) -> list[str]:
         """Dist-infos in the order most likely to own ``rel``, best guesses first."""
@@ -201,17 +204,13 @@ class _SiteDir:
         found = self._files.get(rel)
         if found is not None:
             return found
-        for dist_info in self._candidates(rel):
+        # Best guesses first, then what top_level.txt names (setuptools wheels have it),
+        # then every other RECORD, stopping at the owner. Each is read once per process.
+        for dist_info in (*self._candidates(rel), *self._top_level(rel), *self.all()):
             self._read_record(dist_info)
             found = self._files.get(rel)
             if found is not None:
                 return found
-        for names in self.by_name.values():
-            for dist_info in names:
-                self._read_record(dist_info)
-        found = self._files.get(rel)
-        if found is not None:
-            return found
         # A file no RECORD lists (written at run time): the innermost directory that
         # exactly one distribution owns. A shared namespace directory decides nothing.
         head = rel.rpartition("/")[0]
@@ -222,11 +221,27 @@ class _SiteDir:
             head = head.rpartition("/")[0]
         return None
 
+    def all(self) -> list[str]:
+        """Every dist-info directory name of this entry."""
+        return [d for names in self.by_name.values() for d in names]
+
+    def _top_level(self, rel: str) -> list[str]:
+        """Dist-infos whose ``top_level.txt`` lists the first component of ``rel``."""
+        top = rel.split("/", 1)[0].split(".", 1)[0]
+        found = []
+        for dist_info in self.all():
+            try:
+                with open(os.path.join(self.path, dist_info, "top_level.txt")) as f:
+                    if top in f.read().split():
+                        found.append(dist_info)
+            except (OSError, UnicodeDecodeError):
+                continue
+        return found
+
     def owners_of_dir(self, rel_dir: str) -> set[str]:
         """Return every dist-info with a file under ``rel_dir``."""
-        for names in self.by_name.values():
-            for dist_info in names:
-                self._read_record(dist_info)
+        for dist_info in self.all():
+            self._read_record(dist_info)
         return set(self._dirs.get(rel_dir, ()))
 
 
@@ -346,37 +361,41 @@ def _installed_owner(file: str) -> Owner | None:
     return Owner(_namespace_of_dist_info(dist_info), os.path.join(best, dist_info))
 
 
-def _read_editables() -> list[tuple[str, str]]:
-    """Return every editable install (PEP 660 + PEP 610 ``direct_url.json``)."""
+def _editable_project(dist_info: str) -> str | None:
+    """Return the project directory of an editable install (PEP 610), else None."""
     import json  # noqa: PLC0415 - only for files outside site-packages
     from urllib.parse import unquote, urlsplit  # noqa: PLC0415
 
-    found: list[tuple[str, str]] = []
-    for entry in _sys_path():
-        site = _site(entry)
-        if site is None:
-            continue
-        for dist_info in (d for names in site.by_name.values() for d in names):
-            try:
-                with open(os.path.join(site.path, dist_info, "direct_url.json"), "rb") as f:
-                    data = json.load(f)
-                info, url = data["dir_info"], data["url"]
-                editable = info.get("editable") is True and url.startswith("file:")
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                continue
-            if editable:
-                project = unquote(urlsplit(url).path)
-                if os.name == "nt" and project.startswith("/") and project[2:3] == ":":
-                    project = project[1:]  # file:///C:/x -> C:/x
-                found.append((os.path.abspath(project), os.path.join(site.path, dist_info)))
-    return found
+    try:
+        with open(os.path.join(dist_info, "direct_url.json"), "rb") as f:
+            data = json.load(f)
+        info, url = data["dir_info"], data["url"]
+        if not (info.get("editable") is True and url.startswith("file:")):
+            return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    project = unquote(urlsplit(url).path)
+    if os.name == "nt" and project.startswith("/") and project[2:3] == ":":
+        project = project[1:]  # file:///C:/x -> C:/x
+    return os.path.abspath(project)
 
 
 def _editable_owner(file: str) -> Owner | None:
-    """Return the editable install whose project directory holds ``file``."""
+    """Return the editable install whose project directory holds ``file``.
+
+    Reads every ``direct_url.json`` once per process: only for a file with no
+    ``pyproject.toml`` above it (a ``setup.py`` project installed with ``pip -e``).
+    """
     global _editables  # noqa: PLW0603 - a per-process cache, filled once
     if _editables is None:
-        _editables = _read_editables()
+        _editables = []
+        for entry in _sys_path():
+            site = _site(entry)
+            for dist_info in site.all() if site is not None else ():
+                path = os.path.join(site.path, dist_info)  # type: ignore[union-attr]
+                project = _editable_project(path)
+                if project is not None:
+                    _editables.append((project, path))
     best: tuple[str, str] | None = None
     for project, dist_info in _editables:
         if file.startswith(project + os.sep) and (best is None or len(project) > len(best[0])):
@@ -402,20 +421,36 @@ def _project_name(pyproject: str) -> str | None:
     return name if isinstance(name, str) and _valid_name(name) else None
 
 
-def _project_owner(directory: str) -> Owner | None:
-    """Return the project of the nearest ``pyproject.toml`` at or above ``directory``."""
+def _nearest_pyproject(directory: str) -> str | None:
     current = directory
     while True:
         candidate = os.path.join(current, "pyproject.toml")
         if os.path.isfile(candidate):
-            name = _project_name(candidate)
-            if name is None:
-                return None
-            return Owner(_normalize_loose(name), candidate)
+            return candidate
         parent = os.path.dirname(current)
         if parent == current:
             return None
         current = parent
+
+
+def _local_owner(path: str, directory: str) -> Owner | None:
+    """Return the owner of code outside site-packages at ``path`` (in ``directory``).
+
+    The nearest ``pyproject.toml`` decides: its project, installed editable (the
+    ``.dist-info`` is the parent) or not (the ``pyproject.toml`` is). One without a
+    project name means global. With none above, an editable install of a ``setup.py``
+    project may still hold the file.
+    """
+    pyproject = _nearest_pyproject(directory)
+    if pyproject is None:
+        return _editable_owner(path)
+    name = _project_name(pyproject)
+    if name is None:
+        return None
+    dist_info = installed_dist_info(name)
+    if dist_info is not None and _editable_project(dist_info) == os.path.dirname(pyproject):
+        return Owner(_namespace_of_dist_info(dist_info), dist_info)
+    return Owner(_normalize_loose(name), pyproject)
 
 
 def _global_owner() -> Owner:
@@ -430,8 +465,7 @@ def owner_of_file(file: str) -> Owner:
         try:
             found = (
                 _installed_owner(path)
-                or _editable_owner(path)
-                or _project_owner(os.path.dirname(path))
+                or _local_owner(path, os.path.dirname(path))
                 or _global_owner()
             )
         except OSError as exc:  # an unreadable directory on the way: never fail the caller
@@ -448,7 +482,7 @@ def owner_of_directory(directory: str) -> Owner:
     found = _by_dir.get(directory)
     if found is None:
         path = os.path.abspath(directory)
-        found = _editable_owner(os.path.join(path, "")) or _project_owner(path) or _global_owner()
+        found = _local_owner(os.path.join(path, ""), path) or _global_owner()
         _by_dir[directory] = found
     return found
 
@@ -498,7 +532,7 @@ def _owners_of_directory(path: str) -> set[Owner]:
                 Owner(_namespace_of_dist_info(d), os.path.join(entry, d))
                 for d in site.owners_of_dir(rel)
             }
-    found = _editable_owner(os.path.join(path, "")) or _project_owner(path)
+    found = _local_owner(os.path.join(path, ""), path)
     return {found} if found else set()
 
 
@@ -555,4 +589,9 @@ def parent_of(calling_pkg: PkgSpec, caller_globals: dict[str, object]) -> str:
         canonicalize_name(calling_pkg)
         found = installed_dist_info(calling_pkg)
         return found if found is not None else owner_of_globals(caller_globals).parent
-    return owner_of_module(calling_pkg).parent
+    if hasattr(calling_pkg, "__name__") and hasattr(calling_pkg, "__dict__"):
+        return owner_of_module(calling_pkg).parent
+    raise TypeError(
+        "calling_pkg must be a distribution name, a module, scratchspaces.GLOBAL or None, "
+        f"not {type(calling_pkg).__name__}"
+    )

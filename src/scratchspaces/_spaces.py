@@ -47,6 +47,13 @@ def _root() -> tuple[str, str | None]:
     return os.path.join(depot, SPACES_DIR), depot
 
 
+def _checked_root() -> tuple[str, str | None]:
+    """Like :func:`_root`, with a clear error if the user depot is a file (for deletes)."""
+    root, depot = _root()
+    _depot.check_depot(depot if depot is not None else root)
+    return root, depot
+
+
 def _trash_root(root: str, depot: str | None) -> str:
     return os.path.join(depot if depot is not None else root, TRASH_DIR)
 
@@ -116,7 +123,7 @@ def delete_scratch(key: str, pkg: PkgSpec = None) -> None:
     """
     check_key(key)
     namespace = _identity.namespace_of(pkg, sys._getframe(1).f_globals)
-    root, depot = _root()
+    root, depot = _checked_root()
     _remove(os.path.join(root, namespace, key), _trash_root(root, depot))
 
 
@@ -125,7 +132,7 @@ def clear_scratchspaces(pkg: PkgSpec = None) -> None:
 
     Unlike :func:`get_scratch`, ``pkg=None`` means *every* namespace here.
     """
-    root, depot = _root()
+    root, depot = _checked_root()
     trash = _trash_root(root, depot)
     if pkg is None:
         try:

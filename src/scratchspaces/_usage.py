@@ -22,6 +22,7 @@ path nothing at import.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import zlib
@@ -161,10 +162,18 @@ def _record(depot: str, space: str, stamp: str, parent: str, now: float) -> floa
             when = _fresh(stamp, now)
             if when is not None:
                 return when
-            append(os.path.join(logs, LOG_NAME), format_record(space, now, [parent]))
+            # Stamp first, so that a stamp that cannot be written costs no record: else
+            # every process start would append one.
             os.makedirs(os.path.dirname(stamp), exist_ok=True)
             with open(stamp, "wb"):
                 pass
+            os.utime(stamp, (0, 0))  # not fresh until the record is in the log
+            try:
+                append(os.path.join(logs, LOG_NAME), format_record(space, now, [parent]))
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(stamp)
+                raise
             os.utime(stamp, (now, now))
             return now
     except Timeout as exc:
