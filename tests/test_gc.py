@@ -347,3 +347,64 @@ def test_a_gc_killed_mid_sweep_leaves_nothing_half_deleted(depot: Path, tmp_path
     report = scratchspaces.gc()
     assert not trash.exists()  # the next gc finishes the job
     assert report.deleted == {}
+
+
+def test_paths_are_compared_as_paths(depot: Path, tmp_path: Path) -> None:
+    space = scratchspaces.get_scratch("k", "pkg")
+    sibling = depot / "scratchspaces" / "pkg" / "k2"  # shares a string prefix with k
+    sibling.mkdir()
+    parent = tmp_path / "dist-1.0.dist-info"
+    parent.mkdir()
+    spelled = f"{depot}/scratchspaces/./pkg//k"  # the same space, spelled differently
+    _write_log(depot, [(Path(spelled), datetime.now(timezone.utc), [str(parent)])])
+    report = scratchspaces.gc(collect_delay=ZERO)
+    assert report.kept == [space]
+    assert set(report.deleted) == {sibling}  # a prefix of a live space's path keeps nothing
+
+
+NO_OVERRIDE = [
+    "setpriv",
+    "--bounding-set=-dac_override,-dac_read_search,-fowner",
+    "--inh-caps=-all",
+    "--",
+]
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or (os.geteuid() == 0 and shutil.which("setpriv") is None),
+    reason="needs POSIX permissions that bind",
+)
+def test_gc_warns_and_continues_past_what_it_cannot_remove(depot: Path, tmp_path: Path) -> None:
+    stuck = depot / "scratchspaces" / "a" / "stuck"
+    (stuck / "locked").mkdir(parents=True)
+    (stuck / "locked" / "file").write_text("x")
+    other = depot / "scratchspaces" / "b" / "other"
+    other.mkdir(parents=True)
+    os.chown(stuck / "locked", 65534, 65534)  # not ours: we may not chmod it back
+    (stuck / "locked").chmod(0o555)
+    prefix = NO_OVERRIDE if os.geteuid() == 0 else []
+    code = (
+        "import datetime, warnings, scratchspaces\n"
+        "warnings.simplefilter('always')\n"
+        "r = scratchspaces.gc(collect_delay=datetime.timedelta(0))\n"
+        "print(sorted(str(p) for p in r.deleted))\n"
+    )
+    try:
+        result = subprocess.run(
+            [*prefix, sys.executable, "-c", code],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        (stuck / "locked").chmod(0o755) if stuck.exists() else None
+    assert result.returncode == 0, result.stderr
+    assert "could not remove 1 entry" in result.stderr  # the file; its parents follow
+    assert result.stdout.strip() == str(sorted([str(stuck), str(other)]))
+    assert not stuck.exists()  # gone from its real name; the leftover waits in the trash
+    assert not other.exists()
+    [leftover] = (depot / ".trash").iterdir()
+    (leftover / "locked").chmod(0o755)
+    scratchspaces.gc()  # once removable, the next gc finishes the job
+    assert not (depot / ".trash").exists()

@@ -8,6 +8,7 @@ mid-removal leaves no half-deleted directory under its real name.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import sys
@@ -64,13 +65,15 @@ def _make_dirs_writable(top: str) -> None:
             continue
 
 
-def _rmtree_in_place(path: str) -> list[str]:
+def rmtree_in_place(path: str) -> list[str]:
     """Remove the real directory ``path``; return the entries that could not be removed."""
     failed: list[str] = []
 
     def on_error(func: Callable[..., object], failed_path: str, exc: BaseException) -> None:
         if isinstance(exc, FileNotFoundError):
             return  # removed by someone else meanwhile: that is what we wanted
+        if isinstance(exc, OSError) and exc.errno == errno.ENOTEMPTY:
+            return  # a parent of an entry that failed: that failure is already counted
         failed.append(f"{failed_path}: {exc}")
 
     import shutil  # noqa: PLC0415 - costs 4 ms at import (bz2, lzma): only when deleting
@@ -123,7 +126,7 @@ def remove_tree(path: str, trash_root: str) -> list[str]:
             os.unlink(path)
         return []
     target = move_to_trash(path, trash_root)
-    return [] if target is None else _rmtree_in_place(target)
+    return [] if target is None else rmtree_in_place(target)
 
 
 def atomic_write(path: str, data: bytes) -> None:
@@ -156,7 +159,7 @@ def empty_trash(trash_root: str) -> list[str]:
         except FileNotFoundError:
             continue
         if stat.S_ISDIR(st.st_mode):
-            failed.extend(_rmtree_in_place(name))
+            failed.extend(rmtree_in_place(name))
         else:
             try:
                 os.unlink(name)

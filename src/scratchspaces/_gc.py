@@ -183,6 +183,27 @@ def _remove_empty_namespaces(depot: str) -> None:
             os.rmdir(os.path.join(root, namespace))  # only succeeds when empty
 
 
+def _sweep(
+    paths: list[str], moved: dict[str, str], sizes: dict[str, int], *, dry_run: bool
+) -> tuple[dict[Path, int], list[str]]:
+    """Remove what was moved to the trash; return bytes freed per path, and failures."""
+    deleted: dict[Path, int] = {}
+    failures: list[str] = []
+    for path in paths:
+        if dry_run:
+            deleted[Path(path)] = sizes.get(path) or _fs.tree_size(path)
+            continue
+        trash = moved.get(path)
+        if trash is None:
+            continue  # gone already (another gc, delete_scratch): nothing freed here
+        deleted[Path(path)] = _fs.tree_size(trash)
+        if trash == path or os.path.islink(trash) or not os.path.isdir(trash):
+            failures.extend(_fs.remove_tree(trash, os.path.dirname(trash)))  # not renamed
+        else:
+            failures.extend(_fs.rmtree_in_place(trash))
+    return deleted, failures
+
+
 def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool) -> GCReport:
     _depot.check_depot(depot)
     if not os.path.isdir(depot):
@@ -193,6 +214,9 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool) -> GCReport:
         # Measured before the lock: sizes are an estimate anyway, and measuring a large
         # depot must not keep get_scratch waiting.
         sizes = {p: _fs.tree_size(p) for p, _, _ in _inventory.spaces_on_disk(depot)}
+    failures: list[str] = []
+    if not dry_run:
+        failures.extend(_fs.empty_trash(trash_root))  # what crashed processes left
     lock = contextlib.nullcontext() if dry_run else _usage.log_lock(depot, GC_LOCK_TIMEOUT)
     moved: dict[str, str] = {}
     with lock:
@@ -206,19 +230,9 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool) -> GCReport:
             _records.write_orphanage(depot, plan.orphanage)
             _prune_stamps(depot, plan.log)
             _remove_empty_namespaces(depot)
-    deleted: dict[Path, int] = {}
-    failures: list[str] = []
-    for path in plan.delete:
-        if dry_run:
-            deleted[Path(path)] = sizes.get(path) or _fs.tree_size(path)
-            continue
-        trash = moved.get(path)
-        if trash is None:
-            continue  # gone already (another gc, delete_scratch): nothing freed here
-        deleted[Path(path)] = _fs.tree_size(trash)
-        failures.extend(_fs.remove_tree(trash, trash_root))
+    deleted, swept = _sweep(plan.delete, moved, sizes, dry_run=dry_run)
+    failures.extend(swept)
     if not dry_run:
-        failures.extend(_fs.empty_trash(trash_root))  # what crashed processes left
         with contextlib.suppress(OSError):
             os.rmdir(trash_root)
     if failures:

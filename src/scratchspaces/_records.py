@@ -65,30 +65,41 @@ def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def _fast(lines: list[str]) -> tuple[Record | None, bool]:  # noqa: PLR0911 - one exit per check
-    """Parse a chunk in exactly the shape we write; return (record, debris after it)."""
+def _canonical(text: str) -> bool:
+    """Whether ``text`` is a time exactly as we write it: ``2026-11-21T10:00:00.123Z``.
+
+    Such times sort as strings, so the reader compares them without parsing them.
+    """
+    return len(text) == 24 and text[23] == "Z" and text[19] == "." and text[10] == "T"
+
+
+def _fast(chunk: str) -> tuple[str, str, tuple[str, ...], bool] | None:  # noqa: PLR0911 - one exit per check
+    """Parse a record in exactly the shape we write: (space, time, parents, debris after).
+
+    ``time`` is the text as written (canonical or not); None if the shape differs.
+    """
+    lines = chunk.split("\n", 3)
     if len(lines) < 3:
-        return None, False
+        return None
     header, time_line, parents_line = lines[0].rstrip(), lines[1].rstrip(), lines[2].rstrip()
     if not (header.startswith('[["') and header.endswith('"]]')):
-        return None, False
+        return None
     space = header[3:-3]
     if '"' in space or "\\" in space:
-        return None, False
+        return None
     if not (time_line.startswith(_TIME_PREFIX) and parents_line.startswith(_PARENTS_PREFIX)):
-        return None, False
-    inner = parents_line[len(_PARENTS_PREFIX) :]
-    if not inner.endswith("]") or "\\" in inner:
-        return None, False
-    parents = tuple(_STRING.findall(inner))
-    if _STRING.sub("", inner[:-1]).strip(", "):
-        return None, False  # something besides basic strings: the TOML parser decides
-    try:
-        when = _parse_time(time_line[len(_TIME_PREFIX) :])
-    except ValueError:
-        return None, False
-    debris = any(line.strip(_BLANK) for line in lines[3:])
-    return Record(space, when, parents), debris
+        return None
+    inner = parents_line[len(_PARENTS_PREFIX) : -1]
+    if not parents_line.endswith("]") or "\\" in inner:
+        return None
+    if inner.count('"') == 2 and inner.startswith('"') and inner.endswith('"'):
+        parents: tuple[str, ...] = (inner[1:-1],)  # the common case: one parent
+    else:
+        parents = tuple(_STRING.findall(inner))
+        if _STRING.sub("", inner).strip(", "):
+            return None  # something besides basic strings: the TOML parser decides
+    debris = len(lines) == 4 and bool(lines[3].strip(_BLANK))
+    return space, time_line[len(_TIME_PREFIX) :], parents, debris
 
 
 def _slow(chunk: str) -> list[Record] | None:
@@ -118,43 +129,69 @@ def _slow(chunk: str) -> list[Record] | None:
     return found
 
 
+def _split(text: str) -> list[str]:
+    """Split log text into chunks, each starting at a line that begins with ``[[``."""
+    parts = text.split("\n[[")
+    return [parts[0], *("[[" + part for part in parts[1:])]
+
+
+def _chunks_of_file(path: str) -> Iterator[str]:
+    """Stream a log file as chunks, in blocks: memory does not grow with the log."""
+    try:
+        f = open(path, encoding="utf-8", errors="replace", newline="")  # noqa: SIM115 - a generator
+    except FileNotFoundError:
+        return
+    with f:
+        carry = ""
+        while block := f.read(1 << 22):
+            text = carry + block
+            cut = text.rfind("\n[[")
+            if cut < 0:
+                carry = text
+                continue
+            carry = text[cut + 1 :]
+            yield from _split(text[:cut])
+        if carry:
+            yield from _split(carry)
+
+
 class _Reader:
-    """Turns lines into records, counting and naming what it cannot read."""
+    """Turns chunks into records, counting and naming what it cannot read."""
 
     def __init__(self) -> None:
         self.skipped = 0
         self.damaged: set[str] = set()
 
-    def chunk(self, lines: list[str]) -> list[Record]:
-        record, debris = _fast(lines)
-        if record is not None:
-            # What follows a whole record on its own lines is the debris of a torn
-            # write (half a line): count it, keep the record.
-            self.skipped += debris
-            return [record]
-        text = "".join(lines)
-        if not text.strip(_BLANK):
+    def slow(self, chunk: str) -> list[Record]:
+        """Parse what the fast reader could not: TOML, else count it as damaged."""
+        if not chunk.strip(_BLANK):
             return []  # blank lines, or the NULs a crash leaves on some filesystems
-        records = _slow(text.replace("\x00", ""))
+        records = _slow(chunk.replace("\x00", ""))
         if records is not None:
             return records
         self.skipped += 1
-        header = _HEADER.match(text)
+        header = _HEADER.match(chunk)
         if header is not None:
             salvaged = _slow(f'[["{header.group(1)}"]]\ntime = 1970-01-01T00:00:00Z\n')
             if salvaged:
                 self.damaged.add(os.path.normpath(salvaged[0].space))
         return []
 
-    def records(self, lines: Iterable[str]) -> Iterator[Record]:
-        chunk: list[str] = []
-        for line in lines:
-            if line.startswith("[[") and chunk:
-                yield from self.chunk(chunk)
-                chunk = []
-            chunk.append(line)
-        if chunk:
-            yield from self.chunk(chunk)
+    def records(self, chunks: Iterable[str]) -> Iterator[Record]:
+        for chunk in chunks:
+            fast = _fast(chunk)
+            if fast is not None:
+                try:
+                    when = _parse_time(fast[1])
+                except ValueError:
+                    pass
+                else:
+                    # What follows a whole record on its own lines is the debris of a
+                    # torn write (half a line): count it, keep the record.
+                    self.skipped += fast[3]
+                    yield Record(fast[0], when, fast[2])
+                    continue
+            yield from self.slow(chunk)
 
     def warn(self, source: str) -> None:
         if self.skipped:
@@ -169,7 +206,7 @@ class _Reader:
 def parse_log(text: str, *, source: str = "the access log") -> list[Record]:
     """Return the records of a log's text, skipping (with one warning) what is unreadable."""
     reader = _Reader()
-    records = list(reader.records(text.splitlines(keepends=True)))
+    records = list(reader.records(_split(text)))
     reader.warn(source)
     return records
 
@@ -179,42 +216,60 @@ def log_path(depot: str) -> str:
     return os.path.join(logs_dir(depot), LOG_NAME)
 
 
-def _lines(path: str) -> Iterator[str]:
-    try:
-        with open(path, encoding="utf-8", errors="replace", newline="") as f:
-            yield from f
-    except FileNotFoundError:
-        return
-
-
 def read_log(depot: str) -> list[Record]:
     """Return every readable record of the depot's access log (none if it is missing)."""
     path = log_path(depot)
     reader = _Reader()
-    records = list(reader.records(_lines(path)))
+    records = list(reader.records(_chunks_of_file(path)))
     reader.warn(path)
     return records
 
 
 def summarize(depot: str) -> LogSummary:
-    """Condense the depot's access log per space, streaming (memory grows with spaces)."""
+    """Condense the depot's access log per space, streaming (memory grows with spaces).
+
+    The hot loop of gc on a long log: records in our own shape are aggregated without
+    building a Record or a datetime (canonical times compare as strings).
+    """
     path = log_path(depot)
     reader = _Reader()
-    spaces: dict[str, SpaceLog] = {}
-    normalized: dict[str, str] = {}
-    for record in reader.records(_lines(path)):
-        space = normalized.get(record.space)
-        if space is None:
-            space = normalized[record.space] = os.path.normpath(record.space)
-        known = spaces.get(space)
-        if known is None:
-            spaces[space] = SpaceLog(record.time, dict.fromkeys(record.parents))
+    latest: dict[str, str] = {}  # raw space path -> latest canonical time
+    parents: dict[str, dict[str, None]] = {}
+    for chunk in _chunks_of_file(path):
+        fast = _fast(chunk)
+        if fast is not None and _canonical(fast[1]):
+            space, when, found, debris = fast
+            reader.skipped += debris
+            known = latest.get(space)
+            if known is None:
+                latest[space] = when
+                parents[space] = dict.fromkeys(found)
+                continue
+            if when > known:
+                latest[space] = when
+            seen = parents[space]
+            for parent in found:
+                if parent not in seen:
+                    seen[parent] = None
             continue
-        for parent in record.parents:
-            known.parents.setdefault(parent, None)
-        if record.time > known.latest:
-            spaces[space] = SpaceLog(record.time, known.parents)
+        for record in reader.records([chunk]):
+            when = format_time(record.time.timestamp())
+            if record.space not in latest:
+                latest[record.space] = when
+                parents[record.space] = {}
+            elif when > latest[record.space]:
+                latest[record.space] = when
+            for parent in record.parents:
+                parents[record.space].setdefault(parent, None)
     reader.warn(path)
+    spaces: dict[str, SpaceLog] = {}
+    for space, when in latest.items():
+        key = os.path.normpath(space)
+        entry = SpaceLog(_parse_time(when), parents[space])
+        merged = spaces.get(key)  # two spellings of one path: merge them
+        if merged is not None:
+            entry = SpaceLog(max(merged.latest, entry.latest), {**merged.parents, **entry.parents})
+        spaces[key] = entry
     return LogSummary(spaces, reader.damaged, reader.skipped)
 
 
