@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, NewType
 from .errors import AmbiguousModule, InvalidName
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from types import ModuleType
 
 NormalizedName = NewType("NormalizedName", str)
@@ -206,7 +207,8 @@ class _SiteDir:
             return found
         # Best guesses first, then what top_level.txt names (setuptools wheels have it),
         # then every other RECORD, stopping at the owner. Each is read once per process.
-        for dist_info in (*self._candidates(rel), *self._top_level(rel), *self.all()):
+        lazily = (self._candidates, self._top_level, lambda _rel: self.all())
+        for dist_info in (d for source in lazily for d in source(rel)):
             self._read_record(dist_info)
             found = self._files.get(rel)
             if found is not None:
@@ -225,18 +227,17 @@ class _SiteDir:
         """Every dist-info directory name of this entry."""
         return [d for names in self.by_name.values() for d in names]
 
-    def _top_level(self, rel: str) -> list[str]:
+    def _top_level(self, rel: str) -> Iterator[str]:
         """Dist-infos whose ``top_level.txt`` lists the first component of ``rel``."""
         top = rel.split("/", 1)[0].split(".", 1)[0]
-        found = []
         for dist_info in self.all():
             try:
                 with open(os.path.join(self.path, dist_info, "top_level.txt")) as f:
-                    if top in f.read().split():
-                        found.append(dist_info)
+                    listed = f.read().split()
             except (OSError, UnicodeDecodeError):
                 continue
-        return found
+            if top in listed:
+                yield dist_info
 
     def owners_of_dir(self, rel_dir: str) -> set[str]:
         """Return every dist-info with a file under ``rel_dir``."""
