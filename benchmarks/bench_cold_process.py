@@ -1,8 +1,8 @@
 """Cold process: a package calling ``get_scratch`` at import vs one calling platformdirs.
 
 Measured: whole-process wall time of ``<venv python> -c "import a"`` against
-``-c "import b"`` in one real venv holding 153 installed distributions (148 tiny filler
-packages, ``a``, ``b`` and the runtime wheels). ``a/__init__.py`` calls
+``-c "import b"`` in one real venv holding 154 installed distributions (148 tiny filler
+packages, ``a``, ``b``, ``c`` and the runtime wheels). ``a/__init__.py`` calls
 ``scratchspaces.get_scratch("k")`` (automatic detection, access log on);
 ``b/__init__.py`` calls ``platformdirs.user_cache_dir("b", ensure_exists=True)``. Both
 use their default location (``SCRATCHSPACES_DEPOT_PATH`` unset, ``HOME`` and
