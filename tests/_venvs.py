@@ -14,6 +14,7 @@ import importlib.metadata
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -174,3 +175,36 @@ class Venv:
 def tiny_wheel(wheelhouse: Path, version: str) -> Path:
     """The test package ``Tiny_Pkg`` (module ``tinymod``) at ``version``, from conftest."""
     return wheelhouse / f"Tiny_Pkg-{version}-py3-none-any.whl"
+
+
+def _drop_override() -> list[str] | None:
+    """A command prefix under which permission bits bind; None if there is none.
+
+    Root ignores them; without CAP_DAC_OVERRIDE (and CAP_FOWNER, to chmod what it does
+    not own) it is refused like anyone else. Not root: nothing to drop.
+    """
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        return None
+    return [
+        "setpriv",
+        "--bounding-set=-dac_override,-dac_read_search,-fowner",
+        "--inh-caps=-all",
+        "--",
+    ]
+
+
+DROP_OVERRIDE = _drop_override()
+
+
+def run_bound_by_permissions(code: str, cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c code`` so that file permissions bind (see ``DROP_OVERRIDE``)."""
+    assert DROP_OVERRIDE is not None
+    return subprocess.run(
+        [*DROP_OVERRIDE, *extra, sys.executable, "-c", code],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )

@@ -109,24 +109,40 @@ def move_to_trash(path: str, trash_root: str) -> str | None:
     return path if os.path.lexists(path) else None
 
 
+def remove_in_place(path: str) -> list[str]:
+    """Remove whatever is at ``path`` where it is: a file, a link (never its target), a tree.
+
+    Returns the entries that could not be removed; a missing ``path`` is not an error.
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return []
+    if stat.S_ISDIR(st.st_mode):
+        return rmtree_in_place(path)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        return [f"{path}: {exc}"]
+    return []
+
+
 def remove_tree(path: str, trash_root: str) -> list[str]:
-    """Remove whatever is at ``path``: a file, a link (never its target) or a tree.
+    """Remove whatever is at ``path``, a directory by way of ``trash_root``.
 
     A directory is first renamed into ``trash_root`` (which must be on the same
     filesystem), so it vanishes from its real name in one step; then the trash is
     removed. Returns the entries that could not be removed (an NFS ``.nfs*`` file, a
     permission problem); a missing ``path`` is not an error.
     """
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return []
-    if not stat.S_ISDIR(st.st_mode):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        return []
-    target = move_to_trash(path, trash_root)
-    return [] if target is None else rmtree_in_place(target)
+    if os.path.isdir(path) and not os.path.islink(path):
+        moved = move_to_trash(path, trash_root)
+        if moved is None:
+            return []
+        path = moved
+    return remove_in_place(path)
 
 
 def atomic_write(path: str, data: bytes) -> None:
@@ -147,24 +163,8 @@ def atomic_write(path: str, data: bytes) -> None:
 
 def empty_trash(trash_root: str) -> list[str]:
     """Remove every leftover in ``trash_root`` (from a crashed or concurrent removal)."""
-    failed: list[str] = []
     try:
-        with os.scandir(trash_root) as entries:
-            names = [e.path for e in entries]
+        names = os.listdir(trash_root)
     except OSError:
-        return failed
-    for name in names:
-        try:
-            st = os.lstat(name)
-        except FileNotFoundError:
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            failed.extend(rmtree_in_place(name))
-        else:
-            try:
-                os.unlink(name)
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                failed.append(f"{name}: {exc}")
-    return failed
+        return []
+    return [f for name in names for f in remove_in_place(os.path.join(trash_root, name))]

@@ -176,6 +176,18 @@ def _listdir(path: str) -> list[str]:
         return []
 
 
+def _remove_stale_temporaries(depot: str) -> None:
+    """Remove what a writer killed mid-``atomic_write`` left in ``logs``.
+
+    Every writer of these files holds the lock we hold, so any temporary is stale.
+    """
+    logs = _usage.logs_dir(depot)
+    for name in _listdir(logs):
+        if ".tmp-" in name:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(logs, name))
+
+
 def _remove_empty_namespaces(depot: str) -> None:
     root = os.path.join(depot, _depot.SPACES_DIR)
     for namespace in _listdir(root):
@@ -197,10 +209,7 @@ def _sweep(
         if trash is None:
             continue  # gone already (another gc, delete_scratch): nothing freed here
         deleted[Path(path)] = _fs.tree_size(trash)
-        if trash == path or os.path.islink(trash) or not os.path.isdir(trash):
-            failures.extend(_fs.remove_tree(trash, os.path.dirname(trash)))  # not renamed
-        else:
-            failures.extend(_fs.rmtree_in_place(trash))
+        failures.extend(_fs.remove_in_place(trash))
     return deleted, failures
 
 
@@ -230,6 +239,7 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool) -> GCReport:
             _records.write_orphanage(depot, plan.orphanage)
             _prune_stamps(depot, plan.log)
             _remove_empty_namespaces(depot)
+            _remove_stale_temporaries(depot)
     deleted, swept = _sweep(plan.delete, moved, sizes, dry_run=dry_run)
     failures.extend(swept)
     if not dry_run:
