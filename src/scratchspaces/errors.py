@@ -73,3 +73,117 @@ class AmbiguousModule(ScratchspacesError, ValueError):  # noqa: N818 - reads as 
 
     def __reduce__(self) -> tuple[type[AmbiguousModule], tuple[str, str]]:
         return (type(self), (self.module, self.names))
+
+
+# --- artifacts (section 5) -----------------------------------------------------------------
+
+
+class InvalidHash(ScratchspacesError, ValueError):  # noqa: N818 - reads as a state, like InvalidKey
+    """A string that is not a git tree hash: 40 (sha1) or 64 (sha256) lower-case hex digits."""
+
+    def __init__(self, value: object, expected: str = "40 hexadecimal digits") -> None:
+        self.value = value
+        self.expected = expected
+        super().__init__(f"invalid artifact hash {value!r}: expected {expected}")
+
+    def __reduce__(self) -> tuple[type[InvalidHash], tuple[object, str]]:
+        return (type(self), (self.value, self.expected))
+
+
+class UnsupportedFile(ScratchspacesError, ValueError):  # noqa: N818 - reads as a state
+    """A tree holds something git cannot store: a FIFO, a socket, a device."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(
+            f"cannot hash {path!r}: only regular files, directories and symlinks can be "
+            "part of an artifact"
+        )
+
+    def __reduce__(self) -> tuple[type[UnsupportedFile], tuple[str]]:
+        return (type(self), (self.path,))
+
+
+class HashMismatch(ScratchspacesError, ValueError):  # noqa: N818 - named like pip's HashMismatch
+    """A tarball's sha256 or an extracted tree's git tree hash is not the expected one."""
+
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        self.what = what
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"{what}: expected {expected}, got {actual}")
+
+    def __reduce__(self) -> tuple[type[HashMismatch], tuple[str, str, str]]:
+        return (type(self), (self.what, self.expected, self.actual))
+
+
+class ArchiveError(ScratchspacesError, ValueError):
+    """A tarball that cannot be read: truncated, not gzip, not tar."""
+
+    def __init__(self, archive: str, reason: str) -> None:
+        self.archive = archive
+        self.reason = reason
+        super().__init__(f"cannot extract {archive}: {reason}")
+
+    def __reduce__(self) -> tuple[type[ArchiveError], tuple[str, str]]:
+        return (type(self), (self.archive, self.reason))
+
+
+class UnsafeArchive(ArchiveError):  # noqa: N818 - named after what it refuses
+    """A tarball member that would land outside the tree or is not a file, directory or link.
+
+    Refused outright, as Julia's Tar.jl does, rather than rewritten: nothing is extracted.
+    """
+
+    def __init__(self, archive: str, reason: str) -> None:
+        super().__init__(archive, reason)
+        self.args = (f"refusing to extract {archive}: {reason}",)
+
+    def __str__(self) -> str:
+        return f"refusing to extract {self.archive}: {self.reason}"
+
+
+class InvalidArtifactsToml(ScratchspacesError, ValueError):  # noqa: N818 - reads as a state
+    """An ``Artifacts.toml`` that is not in the shape Pkg writes."""
+
+    def __init__(self, path: str, entry: str | None, reason: str) -> None:
+        self.path = path
+        self.entry = entry
+        self.reason = reason
+        where = f"entry {entry!r} of {path}" if entry is not None else path
+        super().__init__(f"{where}: {reason}")
+
+    def __reduce__(self) -> tuple[type[InvalidArtifactsToml], tuple[str, str | None, str]]:
+        return (type(self), (self.path, self.entry, self.reason))
+
+
+class ArtifactNotFound(ScratchspacesError, LookupError):  # noqa: N818 - like LookupError's KeyError
+    """A name that an ``Artifacts.toml`` does not bind (for this platform)."""
+
+    def __init__(self, name: str, path: str, platform: str) -> None:
+        self.name = name
+        self.path = path
+        self.platform = platform
+        super().__init__(f"{path} binds no artifact named {name!r} for {platform}")
+
+    def __str__(self) -> str:
+        # LookupError's KeyError-like subclasses would quote the args; keep the sentence.
+        return f"{self.path} binds no artifact named {self.name!r} for {self.platform}"
+
+    def __reduce__(self) -> tuple[type[ArtifactNotFound], tuple[str, str, str]]:
+        return (type(self), (self.name, self.path, self.platform))
+
+
+class DownloadError(ScratchspacesError, OSError):
+    """No source of an artifact could be fetched, or an upload failed."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"{url}: {reason}")
+
+    def __str__(self) -> str:
+        return f"{self.url}: {self.reason}"
+
+    def __reduce__(self) -> tuple[type[DownloadError], tuple[str, str]]:
+        return (type(self), (self.url, self.reason))
