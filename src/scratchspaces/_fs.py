@@ -168,3 +168,39 @@ def empty_trash(trash_root: str) -> list[str]:
     except OSError:
         return []
     return [f for name in names for f in remove_in_place(os.path.join(trash_root, name))]
+
+
+def make_read_only(top: str) -> None:
+    """Take the write bits off every regular file under ``top``; give directories owner rwx.
+
+    Files become immutable to casual writes; directories stay removable by their owner
+    without a chmod. Symlinks are not followed.
+    """
+    stack = [top]
+    while stack:
+        current = stack.pop()
+        st = os.lstat(current)
+        if stat.S_ISDIR(st.st_mode):
+            if st.st_mode & 0o700 != 0o700:
+                os.chmod(current, stat.S_IMODE(st.st_mode) | 0o700)
+            with os.scandir(current) as entries:
+                stack.extend(e.path for e in entries)
+        elif stat.S_ISREG(st.st_mode) and st.st_mode & 0o222:
+            os.chmod(current, stat.S_IMODE(st.st_mode) & ~0o222)
+
+
+def publish_directory(tmp: str, target: str) -> bool:
+    """Rename the finished directory ``tmp`` to ``target`` in one step.
+
+    Returns True if ours was published, False if ``target`` already existed (another
+    process won the race, or the content was there already): then ``tmp`` is removed and
+    the existing copy counts, since content-addressed copies are interchangeable.
+    """
+    try:
+        os.rename(tmp, target)
+    except OSError:
+        if not os.path.isdir(target):
+            raise
+        remove_in_place(tmp)
+        return False
+    return True

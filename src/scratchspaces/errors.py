@@ -139,9 +139,6 @@ class UnsafeArchive(ArchiveError):  # noqa: N818 - named after what it refuses
         super().__init__(archive, reason)
         self.args = (f"refusing to extract {archive}: {reason}",)
 
-    def __str__(self) -> str:
-        return f"refusing to extract {self.archive}: {self.reason}"
-
 
 class InvalidArtifactsToml(ScratchspacesError, ValueError):  # noqa: N818 - reads as a state
     """An ``Artifacts.toml`` that is not in the shape Pkg writes."""
@@ -157,21 +154,28 @@ class InvalidArtifactsToml(ScratchspacesError, ValueError):  # noqa: N818 - read
         return (type(self), (self.path, self.entry, self.reason))
 
 
-class ArtifactNotFound(ScratchspacesError, LookupError):  # noqa: N818 - like LookupError's KeyError
-    """A name that an ``Artifacts.toml`` does not bind (for this platform)."""
+class BindingExists(ScratchspacesError, ValueError):  # noqa: N818 - reads as a state
+    """A name already bound in a binding file, and ``force`` was not given."""
 
-    def __init__(self, name: str, path: str, platform: str) -> None:
-        self.name = name
+    def __init__(self, path: str, name: str) -> None:
         self.path = path
-        self.platform = platform
-        super().__init__(f"{path} binds no artifact named {name!r} for {platform}")
+        self.name = name
+        super().__init__(f"{path} already binds {name!r}; pass force=True to replace it")
 
-    def __str__(self) -> str:
-        # LookupError's KeyError-like subclasses would quote the args; keep the sentence.
-        return f"{self.path} binds no artifact named {self.name!r} for {self.platform}"
+    def __reduce__(self) -> tuple[type[BindingExists], tuple[str, str]]:
+        return (type(self), (self.path, self.name))
 
-    def __reduce__(self) -> tuple[type[ArtifactNotFound], tuple[str, str, str]]:
-        return (type(self), (self.name, self.path, self.platform))
+
+class ArtifactNotFound(ScratchspacesError, LookupError):  # noqa: N818 - like LookupError's KeyError
+    """No artifact by that name or hash: not bound (for this platform), or not installed."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"no artifact {name!r}: {reason}")
+
+    def __reduce__(self) -> tuple[type[ArtifactNotFound], tuple[str, str]]:
+        return (type(self), (self.name, self.reason))
 
 
 class DownloadError(ScratchspacesError, OSError):
@@ -181,9 +185,6 @@ class DownloadError(ScratchspacesError, OSError):
         self.url = url
         self.reason = reason
         super().__init__(f"{url}: {reason}")
-
-    def __str__(self) -> str:
-        return f"{self.url}: {self.reason}"
 
     def __reduce__(self) -> tuple[type[DownloadError], tuple[str, str]]:
         return (type(self), (self.url, self.reason))

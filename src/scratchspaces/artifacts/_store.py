@@ -1,0 +1,206 @@
+"""The artifact store: ``<depot>/artifacts/<git-tree-sha1>``, immutable once published.
+
+Every artifact is made in a temporary directory inside the user depot's store, hashed,
+made read-only, then renamed to its hash in one step: no reader ever sees half an
+artifact, and a process that loses a race to publish the same content finds the
+winner's copy, which is just as good. Later depots of ``SCRATCHSPACES_DEPOT_PATH`` are
+searched, never written. ``with_artifacts_directory`` replaces the whole search with one
+directory, for tests and for applications that keep artifacts elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from contextvars import ContextVar
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import _depot, _fs
+from ..errors import DepotError, InvalidHash
+from ._treehash import tree_hash
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+ARTIFACTS_DIR = "artifacts"
+TMP_PREFIX = ".tmp-"
+_HEX = frozenset("0123456789abcdef")
+
+_directory: ContextVar[str | None] = ContextVar("scratchspaces_artifacts_directory", default=None)
+
+
+def check_hash(value: object) -> str:
+    """Return ``value`` if it is a git-tree-sha1 (40 lower-case hex digits), else raise.
+
+    Upper-case digits are accepted and lowered: they name the same tree.
+
+    Raises:
+        InvalidHash: anything else.
+    """
+    if isinstance(value, str) and len(value) == 40:
+        lowered = value.lower()
+        if _HEX.issuperset(lowered):
+            return lowered
+    raise InvalidHash(value)
+
+
+def user_root() -> str:
+    """Return the store every write goes to: the override, else the user depot's."""
+    override = _directory.get()
+    if override is not None:
+        return override
+    return os.path.join(_depot.user_depot_string(), ARTIFACTS_DIR)
+
+
+def roots() -> list[str]:
+    """Return every store searched, the writable one first."""
+    override = _directory.get()
+    if override is not None:
+        return [override]
+    return [os.path.join(depot, ARTIFACTS_DIR) for depot in _depot.depot_strings()]
+
+
+def trash_root(root: str) -> str:
+    """Return where removals from ``root`` are renamed first (same filesystem)."""
+    if _directory.get() is not None:
+        return os.path.join(root, ".trash")
+    return os.path.join(os.path.dirname(root), _depot.TRASH_DIR)
+
+
+def find(hash_: str) -> str | None:
+    """Return the path of the artifact in the first store that holds it, or None."""
+    for root in roots():
+        path = os.path.join(root, hash_)
+        if os.path.isdir(path):
+            return path
+    return None
+
+
+def artifact_path(hash: str) -> Path:
+    """Return where artifact ``hash`` is: the first depot holding it, else the user depot.
+
+    Neither creates nor downloads anything.
+
+    Raises:
+        InvalidHash: ``hash`` is not 40 hexadecimal digits.
+    """
+    hash_ = check_hash(hash)
+    return Path(find(hash_) or os.path.join(user_root(), hash_))
+
+
+def artifact_exists(hash: str) -> bool:
+    """Return whether some depot holds artifact ``hash``."""
+    return find(check_hash(hash)) is not None
+
+
+def verify_artifact(hash: str) -> bool:
+    """Return whether artifact ``hash`` exists and its content still hashes to ``hash``."""
+    path = find(check_hash(hash))
+    return path is not None and tree_hash(path) == hash.lower()
+
+
+def remove_artifact(hash: str) -> None:
+    """Remove artifact ``hash`` from the user depot; no error if it is not there.
+
+    Raises:
+        DepotError: the artifact is only in a read-only depot (a later entry of
+            ``SCRATCHSPACES_DEPOT_PATH``), which this library never writes.
+    """
+    hash_ = check_hash(hash)
+    root = user_root()
+    path = os.path.join(root, hash_)
+    if os.path.lexists(path):
+        trash = trash_root(root)
+        failures = _fs.remove_tree(path, trash)
+        with contextlib.suppress(OSError):
+            os.rmdir(trash)  # only when empty: another removal may be using it
+        if failures:
+            raise DepotError(path, f"could not remove {len(failures)} entries: {failures[0]}")
+        return
+    elsewhere = find(hash_)
+    if elsewhere is not None:
+        raise DepotError(
+            elsewhere,
+            "the artifact is in a read-only depot (a later entry of "
+            f"${_depot.DEPOT_PATH_VAR}); scratchspaces never writes there",
+        )
+
+
+def new_temporary(root: str, kind: str) -> str:
+    """Create and return a fresh directory in ``root`` (so a rename publishes it)."""
+    try:
+        os.makedirs(root, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise _depot.explain_unusable(root) from exc
+    tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{kind}-", dir=root)
+    os.chmod(tmp, 0o755)  # noqa: S103 - mkdtemp's 0700 would hide a published artifact
+    return tmp
+
+
+def publish(tmp: str, hash_: str, root: str) -> Path:
+    """Make ``tmp`` read-only and rename it to ``<root>/<hash_>``; the result counts."""
+    _fs.make_read_only(tmp)
+    target = os.path.join(root, hash_)
+    _fs.publish_directory(tmp, target)
+    return Path(target)
+
+
+def create_artifact(fn: Callable[[Path], object]) -> str:
+    """Create an artifact from what ``fn`` writes; return its git tree hash.
+
+    ``fn(path)`` fills the fresh, empty directory ``path`` inside the user depot (it may
+    also remove it and make it again, for instance with ``shutil.copytree``). The result
+    is hashed, its files made read-only, and it is published at
+    ``artifacts/<hash>`` in one rename: never visible half-written. Content that exists
+    already is left as it is, and its hash returned.
+
+    Raises:
+        NotADirectoryError: ``fn`` left no directory at ``path``.
+        UnsupportedFile: ``fn`` left a FIFO, socket or device in it.
+        Exception: whatever ``fn`` raised; nothing is left behind.
+    """
+    root = user_root()
+    tmp = new_temporary(root, "create")
+    try:
+        fn(Path(tmp))
+        hash_ = tree_hash(_still_a_directory(tmp))
+        publish(tmp, hash_, root)
+    except BaseException:
+        _fs.remove_in_place(tmp)
+        raise
+    return hash_
+
+
+def _still_a_directory(path: str) -> str:
+    if os.path.islink(path) or not os.path.isdir(path):
+        raise NotADirectoryError(f"create_artifact: fn left no directory at {path}")
+    return path
+
+
+@contextlib.contextmanager
+def with_artifacts_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Keep artifacts in ``<path>/<hash>`` for the ``with`` block; no other store is searched.
+
+    A context variable: it holds for this thread or task and what it starts.
+    """
+    directory = os.path.abspath(os.fspath(path))
+    token = _directory.set(directory)
+    try:
+        yield Path(directory)
+    finally:
+        _directory.reset(token)
+
+
+def installed_hashes(root: str) -> list[str]:
+    """Return the hashes of the artifacts in the store ``root``, sorted."""
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        if len(name) == 40 and _HEX.issuperset(name) and os.path.isdir(os.path.join(root, name)):
+            found.append(name)
+    return sorted(found)
