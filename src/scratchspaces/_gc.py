@@ -67,9 +67,10 @@ class _Plan:
     latest: dict[str, datetime | None] = field(default_factory=dict)
 
 
-def _judge(depot: str, rules: _Rules, summary: _records.LogSummary) -> tuple[_Plan, set[str]]:
+def _judge(
+    depot: str, rules: _Rules, summary: _records.LogSummary, known_orphans: dict[str, datetime]
+) -> tuple[_Plan, set[str]]:
     """Condense the log and sort every space into alive or orphan (rules 1 to 3)."""
-    known_orphans = _records.read_orphanage(depot)
     plan = _Plan()
     doomed: set[str] = set()
     for path, _namespace, _key in _inventory.spaces_on_disk(depot):
@@ -123,9 +124,11 @@ def _over_size(
     return chosen
 
 
-def _plan(depot: str, rules: _Rules, sizes: dict[str, int]) -> _Plan:
+def _plan(
+    depot: str, rules: _Rules, sizes: dict[str, int], known_orphans: dict[str, datetime]
+) -> _Plan:
     summary = _records.summarize(depot)
-    plan, doomed = _judge(depot, rules, summary)
+    plan, doomed = _judge(depot, rules, summary, known_orphans)
     doomed |= _over_age(plan, rules, summary.damaged)
     doomed |= _over_size(plan, rules, doomed, sizes, summary.damaged)
     plan.delete = [p for p in plan.latest if p in doomed]
@@ -229,18 +232,23 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool) -> GCReport:
     lock = contextlib.nullcontext() if dry_run else _usage.log_lock(depot, GC_LOCK_TIMEOUT)
     moved: dict[str, str] = {}
     with lock:
-        plan = _plan(depot, rules, sizes)
+        known_orphans = _records.read_orphanage(depot)
+        plan = _plan(depot, rules, sizes, known_orphans)
+        artifacts = _plan_artifacts(depot, rules, known_orphans)
+        doomed = plan.delete + artifacts.delete
         if not dry_run:
-            for path in plan.delete:
+            for path in doomed:
                 trash = _fs.move_to_trash(path, trash_root)
                 if trash is not None:
                     moved[path] = trash
             _write_log(depot, plan.log)
-            _records.write_orphanage(depot, plan.orphanage)
+            _records.write_orphanage(depot, {**plan.orphanage, **artifacts.orphanage})
             _prune_stamps(depot, plan.log)
+            _write_artifact_usage(depot, artifacts.usage)
             _remove_empty_namespaces(depot)
             _remove_stale_temporaries(depot)
-    deleted, swept = _sweep(plan.delete, moved, sizes, dry_run=dry_run)
+            failures.extend(_remove_stale_artifact_temporaries(depot, rules, trash_root))
+    deleted, swept = _sweep(doomed, moved, sizes, dry_run=dry_run)
     failures.extend(swept)
     if not dry_run:
         with contextlib.suppress(OSError):
@@ -255,10 +263,109 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool) -> GCReport:
         )
     return GCReport(
         deleted=deleted,
-        orphaned=[Path(p) for p in plan.orphaned],
-        kept=[Path(p) for p in plan.kept],
+        orphaned=[Path(p) for p in plan.orphaned + artifacts.orphaned],
+        kept=[Path(p) for p in plan.kept + artifacts.kept],
         freed_bytes=sum(deleted.values()),
     )
+
+
+# --- artifacts (SPEC 5) --------------------------------------------------------------------
+
+
+@dataclass
+class _ArtifactPlan:
+    delete: list[str] = field(default_factory=list)
+    orphaned: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    orphanage: dict[str, datetime] = field(default_factory=dict)
+    usage: dict[str, datetime] = field(default_factory=dict)
+
+
+def _plan_artifacts(depot: str, rules: _Rules, known_orphans: dict[str, datetime]) -> _ArtifactPlan:
+    """Sort the depot's artifacts into bound and orphaned, and condense the usage log.
+
+    An artifact is bound while an ``Artifacts.toml`` recorded in the usage log exists and
+    binds it (on any platform). While a recorded file cannot be read, no artifact is
+    deleted: what it binds is unknown, and deleting is the one mistake that costs data.
+    """
+    from .artifacts import _bindings, _store  # noqa: PLC0415 - only gc needs both halves
+
+    plan = _ArtifactPlan()
+    for record in _records.read_records(_bindings.usage_path(depot)):
+        toml = os.path.normpath(record.space)
+        if os.path.isfile(toml) and record.time > plan.usage.get(toml, record.time - RECENT):
+            plan.usage[toml] = record.time
+    bound: set[str] = set()
+    unreadable: list[str] = []
+    for toml in plan.usage:
+        try:
+            bound |= _bindings.bound_hashes(toml)
+        except (ValueError, OSError) as exc:
+            unreadable.append(f"{toml} ({exc})")
+    if unreadable:
+        from ._warn import warn_once  # noqa: PLC0415
+
+        warn_once(
+            "gc-unreadable-artifacts-toml",
+            f"gc deletes no artifact while {len(unreadable)} recorded Artifacts.toml "
+            f"cannot be read; first: {unreadable[0]}",
+        )
+    root = os.path.join(depot, _store.ARTIFACTS_DIR)
+    for hash_ in _store.installed_hashes(root):
+        path = os.path.join(root, hash_)
+        if hash_ in bound:
+            plan.kept.append(path)
+            continue
+        first_seen = known_orphans.get(path, rules.now)
+        plan.orphanage[path] = first_seen
+        if rules.now - first_seen >= rules.collect_delay and not unreadable:
+            plan.delete.append(path)
+            del plan.orphanage[path]
+        else:
+            plan.orphaned.append(path)
+    return plan
+
+
+def _write_artifact_usage(depot: str, usage: dict[str, datetime]) -> None:
+    """Rewrite the usage log with one record per existing file; prune dropped stamps."""
+    from .artifacts import _bindings  # noqa: PLC0415
+
+    path = _bindings.usage_path(depot)
+    if not usage and not os.path.exists(path):
+        return
+    data = "".join(
+        f"\n[[{_usage.toml_string(toml)}]]\ntime = {_usage.format_time(when.timestamp())}\n"
+        for toml, when in sorted(usage.items())
+    )
+    _fs.atomic_write(path, data.encode("utf-8"))
+    stamps = os.path.join(_usage.logs_dir(depot), _bindings.USAGE_STAMPS)
+    keep = {_usage.parent_hash(toml) for toml in usage}
+    for name in _listdir(stamps):
+        if name not in keep:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(stamps, name))
+
+
+def _remove_stale_artifact_temporaries(depot: str, rules: _Rules, trash_root: str) -> list[str]:
+    """Remove what crashed creations and installs left in ``artifacts/`` over a day ago.
+
+    Those run without the lock, so a young temporary may be another process's work.
+    """
+    from .artifacts import _store  # noqa: PLC0415
+
+    root = os.path.join(depot, _store.ARTIFACTS_DIR)
+    failures: list[str] = []
+    for name in _listdir(root):
+        path = os.path.join(root, name)
+        if not name.startswith(_store.TMP_PREFIX):
+            continue
+        try:
+            age = rules.now.timestamp() - os.lstat(path).st_mtime
+        except OSError:
+            continue
+        if age > RECENT.total_seconds():
+            failures.extend(_fs.remove_tree(path, trash_root))
+    return failures
 
 
 def gc(

@@ -218,7 +218,14 @@ def log_path(depot: str) -> str:
 
 def read_log(depot: str) -> list[Record]:
     """Return every readable record of the depot's access log (none if it is missing)."""
-    path = log_path(depot)
+    return read_records(log_path(depot))
+
+
+def read_records(path: str) -> list[Record]:
+    """Return every readable record of a log in the access log's shape (none if missing).
+
+    Also reads ``artifact_usage.toml``, whose records have no parents.
+    """
     reader = _Reader()
     records = list(reader.records(_chunks_of_file(path)))
     reader.warn(path)

@@ -14,7 +14,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import _depot, _identity, _inventory, _spaces
+from . import _cli_artifacts, _depot, _fs, _identity, _inventory, _spaces
 from ._version import __version__
 from .errors import ScratchspacesError
 
@@ -45,7 +45,8 @@ class _UsageError(Exception):
     """A command line that cannot be carried out as written (exit 2)."""
 
 
-def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: set[int]) -> None:
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: set[int]) -> None:
+    """Print rows under headers: rich on a terminal when installed, else plain columns."""
     if sys.stdout.isatty():
         try:
             from rich.console import Console  # noqa: PLC0415 - the CLI's own dependency
@@ -168,7 +169,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         ]
         for i in infos
     ]
-    _print_table(
+    print_table(
         ["NAMESPACE", "KEY", "SIZE", "LAST ACCESS (UTC)", "PARENTS ALIVE", "STATUS"],
         rows,
         right={2, 4},
@@ -244,9 +245,13 @@ def _cmd_gc(args: argparse.Namespace) -> int:
     verb = "Would delete" if args.dry_run else "Deleted"
     for path, size in sorted(report.deleted.items()):
         print(f"{'would delete' if args.dry_run else 'deleted'} {path} ({format_bytes(size)})")
-    count = len(report.deleted)
+    artifacts = sum(1 for p in report.deleted if p.parent.name == "artifacts")
+    count = len(report.deleted) - artifacts
     freed = format_bytes(report.freed_bytes)
-    summary = f"{verb} {count} scratch space{'s' * (count != 1)} ({freed})"
+    summary = f"{verb} {count} scratch space{'s' * (count != 1)}"
+    if artifacts:
+        summary += f" and {artifacts} artifact{'s' * (artifacts != 1)}"
+    summary += f" ({freed})"
     if report.orphaned:
         until = _kept_until(report.orphaned, args.collect_delay)
         summary += f"; {len(report.orphaned)} orphaned, kept until {until}"
@@ -260,7 +265,12 @@ def _kept_until(orphans: Sequence[Path], delay: timedelta) -> str:
 
     now = datetime.now(timezone.utc)
     seen: dict[str, datetime] = {}
-    for depot in {str(p.parent.parent.parent) for p in orphans}:
+    # <depot>/scratchspaces/<namespace>/<key> or <depot>/artifacts/<hash>
+    depots = {
+        str(p.parent.parent if p.parent.name == "artifacts" else p.parent.parent.parent)
+        for p in orphans
+    }
+    for depot in depots:
         seen.update(_records.read_orphanage(depot))
     first = min(seen.get(str(p), now) for p in orphans)
     return f"{first + delay:%Y-%m-%d}"
@@ -275,19 +285,22 @@ def _cmd_du(args: argparse.Namespace) -> int:
         count_size = per_namespace.setdefault(info.namespace, [0, 0])
         count_size[0] += 1
         count_size[1] += info.size
-    total = sum(i.size for i in infos)
+    artifacts = [_fs.tree_size(p) for _h, p in _cli_artifacts.installed_in(depot)]
+    total = sum(i.size for i in infos) + sum(artifacts)
     if args.json:
         data = {
             "depot": depot,
             "namespaces": {n: {"spaces": c, "bytes": b} for n, (c, b) in per_namespace.items()},
+            "artifacts": {"count": len(artifacts), "bytes": sum(artifacts)},
             "total_bytes": total,
         }
         json.dump(data, sys.stdout, indent=2)
         print()
         return 0
     rows = [[n, str(c), format_bytes(b)] for n, (c, b) in sorted(per_namespace.items())]
-    rows.append(["total", str(len(infos)), format_bytes(total)])
-    _print_table(["NAMESPACE", "SPACES", "SIZE"], rows, right={1, 2})
+    rows.append(["(artifacts)", str(len(artifacts)), format_bytes(sum(artifacts))])
+    rows.append(["total", str(len(infos) + len(artifacts)), format_bytes(total)])
+    print_table(["NAMESPACE", "ENTRIES", "SIZE"], rows, right={1, 2})
     return 0
 
 
@@ -353,7 +366,9 @@ def _parser() -> argparse.ArgumentParser:
     collect.add_argument("--json", action="store_true", help="machine-readable output")
     collect.set_defaults(func=_cmd_gc)
 
-    usage = commands.add_parser("du", help="bytes per namespace, and the total")
+    _cli_artifacts.add_commands(commands)
+
+    usage = commands.add_parser("du", help="bytes per namespace, artifacts, and the total")
     usage.add_argument("--json", action="store_true", help="machine-readable output")
     usage.set_defaults(func=_cmd_du)
     return parser

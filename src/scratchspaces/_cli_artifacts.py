@@ -1,0 +1,145 @@
+"""``scratchspaces artifacts ...``: list, verify, archive, install and publish artifacts."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from . import _depot, _fs
+
+if TYPE_CHECKING:
+    import argparse
+
+
+def bindings_by_hash() -> dict[str, list[str]]:
+    """Return hash -> ``"<Artifacts.toml>: <name>"`` for every recorded, readable file."""
+    from . import _records  # noqa: PLC0415
+    from .artifacts import _bindings  # noqa: PLC0415
+
+    found: dict[str, list[str]] = {}
+    tomls = {
+        os.path.normpath(r.space)
+        for r in _records.read_records(_bindings.usage_path(_depot.user_depot_string()))
+    }
+    for toml in sorted(tomls):
+        try:
+            data = _bindings.load(toml)
+            for name in data:
+                for entry in _bindings.entries(data, name, toml):
+                    found.setdefault(entry["git-tree-sha1"].lower(), []).append(f"{toml}: {name}")
+        except (ValueError, OSError):
+            continue  # gone or broken: it binds nothing we can show
+    return found
+
+
+def installed_in(depot: str) -> list[tuple[str, str]]:
+    """Return (hash, path) of every artifact in one depot."""
+    from .artifacts import _store  # noqa: PLC0415
+
+    root = os.path.join(depot, _store.ARTIFACTS_DIR)
+    return [(h, os.path.join(root, h)) for h in _store.installed_hashes(root)]
+
+
+def installed() -> list[tuple[str, str]]:
+    """Return (hash, path) of every artifact in every depot, the user depot's first."""
+    from .artifacts import _store  # noqa: PLC0415
+
+    seen: set[str] = set()
+    found = []
+    for root in _store.roots():
+        for hash_ in _store.installed_hashes(root):
+            if hash_ not in seen:
+                seen.add(hash_)
+                found.append((hash_, os.path.join(root, hash_)))
+    return found
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    bound = bindings_by_hash()
+    rows = [(h, p, _fs.tree_size(p), bound.get(h, [])) for h, p in installed()]
+    if args.json:
+        data = [{"hash": h, "path": p, "bytes": n, "bound_by": b} for h, p, n, b in rows]
+        json.dump(data, sys.stdout, indent=2)
+        print()
+        return 0
+    from .cli import format_bytes, print_table  # noqa: PLC0415 - cli imports this module
+
+    table = [[h, format_bytes(n), ", ".join(b) if b else "(unbound)"] for h, _p, n, b in rows]
+    print_table(["HASH", "SIZE", "BOUND BY"], table, right={1})
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .artifacts import _install, tree_hash  # noqa: PLC0415
+
+    targets = [(args.hash.lower(), _install.locate(args.hash))] if args.hash else installed()
+    bad = 0
+    for hash_, path in targets:
+        actual = tree_hash(path)
+        if actual == hash_:
+            print(f"ok       {hash_}")
+        else:
+            bad += 1
+            print(f"CORRUPT  {hash_}  (content hashes to {actual}): {path}")
+    if bad:
+        print(f"scratchspaces: error: {bad} of {len(targets)} corrupt", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_archive(args: argparse.Namespace) -> int:
+    from .artifacts import archive_artifact  # noqa: PLC0415
+
+    print(archive_artifact(args.hash, args.out))
+    return 0
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from .artifacts import ensure_artifact_installed  # noqa: PLC0415
+
+    print(ensure_artifact_installed(args.name, args.toml))
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from .artifacts import publish_artifact  # noqa: PLC0415
+
+    url, sha256 = publish_artifact(args.hash, args.url)
+    if args.json:
+        json.dump({"url": url, "sha256": sha256}, sys.stdout)
+        print()
+    else:
+        print(f"{url} {sha256}")
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``artifacts`` and its subcommands."""
+    group = commands.add_parser("artifacts", help="the artifact store")
+    sub = group.add_subparsers(dest="artifacts_command", required=True, metavar="COMMAND")
+
+    listing = sub.add_parser("list", help="hash, size, and which Artifacts.toml files bind it")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(func=cmd_list)
+
+    verify = sub.add_parser("verify", help="re-hash installed artifacts (exit 1 if corrupt)")
+    verify.add_argument("hash", nargs="?", metavar="HASH", help="only this one")
+    verify.set_defaults(func=cmd_verify)
+
+    archive = sub.add_parser("archive", help="write a deterministic tarball; print its sha256")
+    archive.add_argument("hash", metavar="HASH")
+    archive.add_argument("out", metavar="OUT", help="the .tar.gz to write")
+    archive.set_defaults(func=cmd_archive)
+
+    install = sub.add_parser("install", help="install an artifact bound in an Artifacts.toml")
+    install.add_argument("name", metavar="NAME")
+    install.add_argument("--toml", required=True, metavar="FILE", help="the Artifacts.toml")
+    install.set_defaults(func=cmd_install)
+
+    publish = sub.add_parser("publish", help="archive and upload to a folder URL")
+    publish.add_argument("hash", metavar="HASH")
+    publish.add_argument("url", metavar="URL", help="file:///dir, s3://bucket/prefix, ...")
+    publish.add_argument("--json", action="store_true", help="machine-readable output")
+    publish.set_defaults(func=cmd_publish)
