@@ -143,6 +143,7 @@ def _open(url: str) -> tuple[IO[bytes], int | None]:
         try:
             response = urllib.request.urlopen(request, timeout=TIMEOUT)  # noqa: S310
         except urllib.error.HTTPError as exc:
+            exc.close()  # it holds the response's socket
             raise DownloadError(url, f"HTTP {exc.code} {exc.reason}") from exc
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)

@@ -6,10 +6,15 @@ if its name ended in ``/``. Empty directories (recursively) are left out, as git
 store them; a symlink is a blob of its target, never followed; the owner's executable
 bit picks mode ``100755`` over ``100644``.
 
-Speed: files are read with ``os.read`` into one reused buffer per thread and hashed by
-hashlib, which releases the GIL for all but tiny updates, so a thread pool hashes files
-side by side. Many small files are handed to the pool in batches, so the pool's own
-overhead stays per batch rather than per file (``benchmarks/bench_tree_hash.py``).
+Speed (``benchmarks/bench_tree_hash.py``): a tree of many small files costs system
+calls, not hashing, so the walk does as few as it can per file: the type comes from the
+directory listing (no ``lstat``), the file is opened relative to its directory's
+descriptor (no path lookup from the root), and one ``fstat`` on the open file gives both
+the size and the executable bit; the file is then read in one ``read`` and hashed in the
+calling thread. Threads do not pay there: every system call releases the GIL, and with
+two threads each release becomes a hand-over between them that costs more than the call.
+Large files are hashed after the walk in a thread pool, read into one reused buffer per
+thread: hashlib releases the GIL while it hashes a block, so threads do hash side by side.
 """
 
 from __future__ import annotations
@@ -34,10 +39,23 @@ _MODE_LINK = b"120000"
 _MODE_TREE = b"40000"
 
 _BLOCK = 1 << 20  # read size for large files
-_SMALL = 1 << 16  # files up to this size are read in one call and batched
-_BATCH_BYTES = 1 << 20  # a batch of small files holds about this much
+_SMALL = 1 << 16  # files up to this size are read in one call during the walk
+_BATCH_BYTES = 1 << 20  # the pool takes large files in batches of about this much
 _PARALLEL_MIN_BYTES = 4 << 20  # below this, a pool costs more than it saves
-_O_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+# O_NONBLOCK: the listing said "regular file", but if a FIFO took its place since, the
+# open must not wait for a writer (fstat then tells, and UnsupportedFile is raised).
+# O_NOFOLLOW: likewise a symlink swapped in is not followed. Neither changes how a
+# regular file is read.
+_O_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_BINARY", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+)
+_O_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+# Where the OS can, files are opened and links read relative to their directory's
+# descriptor; elsewhere (Windows) by their path.
+_RELATIVE = os.open in os.supports_dir_fd and os.readlink in os.supports_dir_fd
 _EXECUTABLE_BITS = sys.platform != "win32"  # Windows has no executable bit: git says 100644
 
 _local = threading.local()
@@ -60,33 +78,55 @@ def _new(algorithm: Algorithm) -> Callable[[bytes], hashlib._Hash]:
 
 
 def blob_hash_of_file(path: str, algorithm: Algorithm = "sha1") -> bytes:
-    """Return the raw git blob hash of the regular file at ``path``."""
-    new = _new(algorithm)
+    """Return the raw git blob hash of the regular file at ``path``.
+
+    Raises:
+        UnsupportedFile: ``path`` is a FIFO, socket or device.
+        OSError: ``path`` is a symlink (``ELOOP``) or cannot be read, or a large file
+            changed size while it was being hashed.
+    """
+    return _hash_path(os.fsencode(path), _new(algorithm))
+
+
+def _hash_path(path: bytes, new: Callable[[bytes], hashlib._Hash]) -> bytes:
     fd = os.open(path, _O_FLAGS)
     try:
-        size = os.fstat(fd).st_size
-        if size <= _SMALL:
-            data = os.read(fd, size + 1)
-            while len(data) > size:  # it grew since the stat: read what is there now
-                more = os.read(fd, _BLOCK)
-                if not more:
-                    break
-                data += more
-            return new(b"blob %d\0" % len(data) + data).digest()
-        h = new(b"blob %d\0" % size)
-        view = _buffer()
-        left = size
-        while left:
-            n = os.readv(fd, [view]) if hasattr(os, "readv") else _readinto(fd, view)
-            if n == 0:
-                break
-            h.update(view[: min(n, left)])
-            left -= min(n, left)
-        if left or os.read(fd, 1):
-            raise OSError(f"{path} changed size while it was being hashed")
-        return h.digest()
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsupportedFile(os.fsdecode(path))
+        if st.st_size <= _SMALL:
+            return _hash_small(fd, st.st_size, new)
+        return _hash_large(fd, st.st_size, new, path)
     finally:
         os.close(fd)
+
+
+def _hash_small(fd: int, size: int, new: Callable[[bytes], hashlib._Hash]) -> bytes:
+    """Hash a file read whole in one call (one more byte asked for: it sees EOF too)."""
+    data = os.read(fd, size + 1)
+    if len(data) > size:  # it grew since the stat: hash what is there now
+        chunks = [data]
+        while chunk := os.read(fd, _BLOCK):
+            chunks.append(chunk)
+        data = b"".join(chunks)
+    return new(b"blob %d\0" % len(data) + data).digest()
+
+
+def _hash_large(fd: int, size: int, new: Callable[[bytes], hashlib._Hash], path: bytes) -> bytes:
+    """Hash ``size`` bytes streamed through this thread's buffer (no allocation per block)."""
+    h = new(b"blob %d\0" % size)
+    view = _buffer()
+    left = size
+    while left:
+        n = os.readv(fd, [view]) if hasattr(os, "readv") else _readinto(fd, view)
+        if n == 0:
+            break
+        h.update(view[: min(n, left)])
+        left -= min(n, left)
+    # The header promised ``size`` bytes, so a change cannot be absorbed as above.
+    if left or os.read(fd, 1):
+        raise OSError(f"{os.fsdecode(path)} changed size while it was being hashed")
+    return h.digest()
 
 
 def _readinto(fd: int, view: memoryview) -> int:  # pragma: no cover - Windows only
@@ -111,47 +151,69 @@ class _Dir:
         self.links: list[tuple[bytes, bytes]] = []  # name, target
 
 
-def _walk(top: str) -> tuple[list[_Dir], list[tuple[str, int]]]:
-    """Scan ``top``: every directory, parents first, and every regular file (path, size)."""
+def _walk(
+    top: bytes, new: Callable[[bytes], hashlib._Hash]
+) -> tuple[list[_Dir], list[bytes], list[tuple[bytes, int, int]]]:
+    """Scan ``top``, hashing its small files on the way.
+
+    Returns every directory, parents first; the hash of every regular file (``b""``
+    for a large one, still to hash); and the large files as (path, size, index).
+    """
     root = _Dir()
-    files: list[tuple[str, int]] = []
     dirs = [root]
+    hashes: list[bytes] = []
+    large: list[tuple[bytes, int, int]] = []
     stack = [(top, root)]
     while stack:
         path, node = stack.pop()
-        with os.scandir(path) as it:
-            for entry in it:
-                name = os.fsencode(entry.name)
-                st = entry.stat(follow_symlinks=False)
-                mode = st.st_mode
-                if stat.S_ISREG(mode):
-                    executable = _EXECUTABLE_BITS and mode & stat.S_IXUSR
-                    node.files.append((name, _MODE_EXEC if executable else _MODE_FILE, len(files)))
-                    files.append((entry.path, st.st_size))
-                elif stat.S_ISDIR(mode):
-                    child = _Dir()
-                    node.dirs.append((name, child))
-                    dirs.append(child)
-                    stack.append((entry.path, child))
-                elif stat.S_ISLNK(mode):
-                    node.links.append((name, os.fsencode(os.readlink(entry.path))))
-                else:
-                    raise UnsupportedFile(entry.path)
-    return dirs, files
+        # Only this directory's descriptor is open at a time, however deep the tree.
+        dir_fd = os.open(path, _O_DIR_FLAGS) if _RELATIVE else None
+        try:
+            with os.scandir(path) as it:
+                for entry in it:
+                    name = entry.name
+                    # Only DT_UNKNOWN listings make is_*() call lstat.
+                    if entry.is_file(follow_symlinks=False):
+                        where = name if dir_fd is not None else entry.path
+                        fd = os.open(where, _O_FLAGS, dir_fd=dir_fd)
+                        try:
+                            st = os.fstat(fd)
+                            if not stat.S_ISREG(st.st_mode):  # replaced since the listing
+                                raise UnsupportedFile(os.fsdecode(entry.path))
+                            executable = _EXECUTABLE_BITS and st.st_mode & stat.S_IXUSR
+                            mode = _MODE_EXEC if executable else _MODE_FILE
+                            node.files.append((name, mode, len(hashes)))
+                            if st.st_size <= _SMALL:
+                                hashes.append(_hash_small(fd, st.st_size, new))
+                            else:
+                                large.append((entry.path, st.st_size, len(hashes)))
+                                hashes.append(b"")
+                        finally:
+                            os.close(fd)
+                    elif entry.is_dir(follow_symlinks=False):
+                        child = _Dir()
+                        node.dirs.append((name, child))
+                        dirs.append(child)
+                        stack.append((entry.path, child))
+                    elif entry.is_symlink():
+                        where = name if dir_fd is not None else entry.path
+                        node.links.append((name, os.readlink(where, dir_fd=dir_fd)))
+                    else:
+                        raise UnsupportedFile(os.fsdecode(entry.path))
+        finally:
+            if dir_fd is not None:
+                os.close(dir_fd)
+    return dirs, hashes, large
 
 
-def _batches(files: list[tuple[str, int]]) -> list[list[int]]:
-    """Large files one per task, biggest first; small ones in batches of about 1 MiB."""
-    batches: list[list[int]] = []
-    current: list[int] = []
+def _batches(large: list[tuple[bytes, int, int]]) -> list[list[tuple[bytes, int, int]]]:
+    """Biggest first, so the last tasks are short; files under 1 MiB grouped to 1 MiB."""
+    batches: list[list[tuple[bytes, int, int]]] = []
+    current: list[tuple[bytes, int, int]] = []
     current_bytes = 0
-    for index in sorted(range(len(files)), key=lambda i: -files[i][1]):
-        size = files[index][1]
-        if size > _SMALL:
-            batches.append([index])
-            continue
-        current.append(index)
-        current_bytes += size + 4096  # an open and a close cost about as much as a page
+    for item in sorted(large, key=lambda item: -item[1]):
+        current.append(item)
+        current_bytes += item[1]
         if current_bytes >= _BATCH_BYTES:
             batches.append(current)
             current, current_bytes = [], 0
@@ -160,27 +222,28 @@ def _batches(files: list[tuple[str, int]]) -> list[list[int]]:
     return batches
 
 
-def _hash_files(
-    files: list[tuple[str, int]], algorithm: Algorithm, threads: int | None
-) -> list[bytes]:
-    """Return each file's raw blob hash, hashed in a thread pool when that pays."""
-    hashes = [b""] * len(files)
+def _hash_large_files(
+    large: list[tuple[bytes, int, int]],
+    hashes: list[bytes],
+    new: Callable[[bytes], hashlib._Hash],
+    threads: int | None,
+) -> None:
+    """Fill in the hashes of the large files, in a thread pool when that pays."""
 
-    def run(batch: Iterable[int]) -> None:
-        for index in batch:
-            hashes[index] = blob_hash_of_file(files[index][0], algorithm)
+    def run(batch: Iterable[tuple[bytes, int, int]]) -> None:
+        for path, _, index in batch:
+            hashes[index] = _hash_path(path, new)
 
     workers = threads if threads is not None else min(8, (os.cpu_count() or 1) + 1)
-    if workers <= 1 or len(files) < 2 or sum(s for _, s in files) < _PARALLEL_MIN_BYTES:
-        run(range(len(files)))
-        return hashes
+    if workers <= 1 or len(large) < 2 or sum(size for _, size, _ in large) < _PARALLEL_MIN_BYTES:
+        run(large)
+        return
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - only for big trees
 
-    batches = _batches(files)
+    batches = _batches(large)
     with ThreadPoolExecutor(max_workers=min(workers, len(batches))) as pool:
         for _ in pool.map(run, batches):
             pass
-    return hashes
 
 
 def tree_hash(
@@ -191,8 +254,8 @@ def tree_hash(
     Args:
         path: a directory.
         algorithm: ``"sha1"`` (git's default object format) or ``"sha256"``.
-        threads: how many threads hash files side by side; default: one more than the
-            CPUs, at most 8. ``1`` hashes in the calling thread.
+        threads: how many threads hash large files side by side; default: one more than
+            the CPUs, at most 8. ``1`` hashes in the calling thread.
 
     Raises:
         NotADirectoryError: ``path`` is not a directory.
@@ -203,12 +266,15 @@ def tree_hash(
     top = os.fspath(path)
     if not os.path.isdir(top):
         raise NotADirectoryError(f"not a directory: {top!r}")
-    dirs, files = _walk(top)
-    hashes = _hash_files(files, algorithm, threads)
+    # bytes all the way: names come out of the listing as git stores them, unencoded
+    dirs, hashes, large = _walk(os.fsencode(top), new)
+    _hash_large_files(large, hashes, new, threads)
     digests: dict[int, bytes] = {}
     for node in reversed(dirs):  # children before parents
         entries = [(name, mode, hashes[index]) for name, mode, index in node.files]
-        entries += [(name, _MODE_LINK, blob_hash_of_bytes(t, algorithm)) for name, t in node.links]
+        entries += [
+            (name, _MODE_LINK, new(b"blob %d\0" % len(t) + t).digest()) for name, t in node.links
+        ]
         entries += [(name, _MODE_TREE, digests[id(d)]) for name, d in node.dirs if id(d) in digests]
         if not entries:
             continue  # an empty directory (or only empty ones): git cannot store it
