@@ -550,3 +550,45 @@ def test_du_counts_artifacts(depot: Path) -> None:
     data = json.loads(out.stdout)
     assert data["artifacts"]["count"] == 1
     assert data["artifacts"]["bytes"] == data["total_bytes"] > 0
+
+
+def _install_in_subprocess(toml: Path, stderr: int) -> subprocess.Popen[bytes]:
+    script = (
+        "import sys; from scratchspaces import artifacts; "
+        "artifacts.ensure_artifact_installed('progress-demo', sys.argv[1])"
+    )
+    return subprocess.Popen([sys.executable, "-c", script, str(toml)], stderr=stderr)
+
+
+def test_a_progress_bar_only_when_stderr_is_a_terminal(
+    tmp_path: Path, depot: Path, published: tuple[str, str, Path]
+) -> None:
+    import pty
+
+    h, sha256, served = published
+    toml = tmp_path / "Artifacts.toml"
+    with Server(served) as server:
+        url = f"{server.url}/a.tar.gz"
+        artifacts.bind_artifact(toml, "progress-demo", h, download_info=[(url, sha256)])
+        piped = _install_in_subprocess(toml, subprocess.PIPE)
+        _out, err = piped.communicate(timeout=60)
+        assert piped.returncode == 0
+        assert err == b""  # not a terminal: silent
+        artifacts.remove_artifact(h)
+
+        leader, follower = pty.openpty()
+        proc = _install_in_subprocess(toml, follower)
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        os.close(leader)
+        assert proc.wait(timeout=60) == 0
+    assert b"progress-demo" in shown
+    assert artifacts.verify_artifact(h)

@@ -78,7 +78,8 @@ def progress(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
         yield lambda n: None
         return
     try:
-        from rich.progress import (  # noqa: PLC0415 - only on a terminal
+        from rich.console import Console  # noqa: PLC0415 - only on a terminal
+        from rich.progress import (  # noqa: PLC0415
             BarColumn,
             DownloadColumn,
             Progress,
@@ -92,6 +93,7 @@ def progress(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
+        console=Console(file=stream),
         transient=True,
     ) as bar:
         task = bar.add_task(label, total=total)
