@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 _CHUNK = 1 << 20
 TIMEOUT = 60.0
+# fsspec protocols whose folders are only key prefixes: nothing to create before a put.
+_OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"})
 
 
 def scheme(url: str) -> str:
@@ -244,8 +246,11 @@ def upload(local: str, folder_url: str, filename: str) -> str:
         raise DownloadError(folder_url, "not a URL: use file:///path or an fsspec URL")
     fs, path = _fsspec(url)
     try:
-        with contextlib.suppress(Exception):
-            fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        if kind not in _OBJECT_STORES:
+            # Folders exist on sftp, memory, local... but on an object store making the
+            # "folder" would create the bucket: a typo would publish to a new bucket.
+            with contextlib.suppress(Exception):
+                fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         fs.put_file(local, path)
     except Exception as exc:  # fsspec backends raise anything
         raise DownloadError(url, f"upload failed: {type(exc).__name__}: {exc}") from exc
