@@ -592,3 +592,25 @@ def test_a_progress_bar_only_when_stderr_is_a_terminal(
         assert proc.wait(timeout=60) == 0
     assert b"progress-demo" in shown
     assert artifacts.verify_artifact(h)
+
+
+def test_installs_are_readable_by_all_whatever_the_umask(
+    tmp_path: Path, depot: Path, published: tuple[str, str, Path]
+) -> None:
+    h, sha256, served = published
+    url = (served / "a.tar.gz").as_uri()
+    toml = tmp_path / "Artifacts.toml"
+    artifacts.bind_artifact(toml, "data", h, download_info=[(url, sha256, 1)])
+    with pytest.raises(DownloadError, match="expected 1"):  # the size is checked too
+        artifacts.ensure_artifact_installed("data", toml)
+    artifacts.bind_artifact(toml, "data", h, download_info=[(url, sha256)], force=True)
+    old = os.umask(0o077)
+    try:
+        path = artifacts.ensure_artifact_installed("data", toml)
+    finally:
+        os.umask(old)
+    for d in (path, path / "data", path / "empty"):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o755
+    assert stat.S_IMODE((path / "data" / "table.csv").stat().st_mode) == 0o444
+    # archive_artifact makes the tarball's directory
+    assert artifacts.archive_artifact(h, tmp_path / "new" / "dir" / "a.tar.gz") == sha256

@@ -79,7 +79,7 @@ class AmbiguousModule(ScratchspacesError, ValueError):  # noqa: N818 - reads as 
 
 
 class InvalidHash(ScratchspacesError, ValueError):  # noqa: N818 - reads as a state, like InvalidKey
-    """A string that is not a git tree hash: 40 (sha1) or 64 (sha256) lower-case hex digits."""
+    """A string that is not an artifact's git-tree-sha1: 40 hexadecimal digits."""
 
     def __init__(self, value: object, expected: str = "40 hexadecimal digits") -> None:
         self.value = value

@@ -33,6 +33,9 @@ def _install_from(hash_: str, source: dict[str, Any], root: str, label: str) -> 
         if tarball is not None:
             if not os.path.isfile(tarball):
                 raise DownloadError(url, "no such file")
+            size = source.get("size")
+            if size is not None and os.path.getsize(tarball) != size:
+                raise DownloadError(url, f"{os.path.getsize(tarball)} bytes, expected {size}")
             actual = _sources.sha256_of_file(tarball)
         else:
             tarball = os.path.join(work, "download.tar.gz")
@@ -40,7 +43,8 @@ def _install_from(hash_: str, source: dict[str, Any], root: str, label: str) -> 
         if actual != source["sha256"].lower():
             raise HashMismatch(f"sha256 of {url}", source["sha256"].lower(), actual)
         tree = os.path.join(work, "tree")
-        os.mkdir(tree, 0o755)
+        os.mkdir(tree)
+        os.chmod(tree, 0o755)  # noqa: S103 - published for every reader, whatever the umask
         _tar.extract(tarball, tree, name=url)
         got = tree_hash(tree)
         if got != hash_:

@@ -21,6 +21,7 @@ leading ``/`` where we refuse.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import os
@@ -39,6 +40,13 @@ _O_WRITE = (
     os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 )
 COMPRESS_LEVEL = 6
+# Errors writing a member that are the archive's doing (a name too long or invalid here),
+# unlike a full disk or a read-only depot.
+_NOT_OUR_DISK = frozenset(
+    getattr(errno, name)
+    for name in ("ENAMETOOLONG", "EINVAL", "EILSEQ", "ELOOP", "EEXIST", "ENOTDIR", "EISDIR")
+    if hasattr(errno, name)
+)
 
 
 class _HashingWriter:
@@ -97,6 +105,7 @@ def archive(top: str, tarball: str) -> str:
     partial tarball.
     """
     tmp = f"{tarball}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+    os.makedirs(os.path.dirname(os.path.abspath(tarball)), exist_ok=True)
     try:
         with open(tmp, "xb") as raw:
             writer = _HashingWriter(raw)
@@ -165,7 +174,8 @@ class _Extraction:
                 raise self.refuse(member, f"it lies beneath the symlink {prefix!r}")
             if prefix in self.files:
                 raise self.refuse(member, f"it lies beneath the file {prefix!r}")
-            os.mkdir(self.path(prefix), 0o755)
+            os.mkdir(self.path(prefix))
+            os.chmod(self.path(prefix), 0o755)  # noqa: S103 - normalised whatever the umask
             self.dirs.add(prefix)
 
     def path(self, rel: str) -> str:
@@ -288,6 +298,14 @@ def extract(tarball: str, dest: str, *, name: str | None = None) -> None:
         ):
             for member in tar:
                 _extract_member(tar, member, state)
+            # Read to the end: tar stops at its end marker, and what follows (the gzip
+            # checksum, a truncation, trailing junk) must be checked too.
+            while gz.read(_CHUNK):
+                pass
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, UnicodeError) as exc:
         raise ArchiveError(state.archive, f"{type(exc).__name__}: {exc}") from exc
+    except OSError as exc:
+        if exc.errno not in _NOT_OUR_DISK:
+            raise  # a full disk, a read-only depot: not the archive's fault
+        raise ArchiveError(state.archive, f"cannot be extracted here: {exc}") from exc
     _check_links(state)

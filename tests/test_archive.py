@@ -1,0 +1,772 @@
+"""Archives of artifacts: safe extraction through the install path, and determinism.
+
+Every tarball here is real: hand-made with ``tarfile`` (malicious members included),
+gzipped, named by a ``file://`` URL in an ``Artifacts.toml`` and installed with
+``ensure_artifact_installed``. A refusal must raise the right error and leave nothing
+behind: the depot's ``artifacts/`` stays empty and nothing outside the depot changes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import stat
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TypeAlias, cast
+
+import pytest
+
+from scratchspaces.artifacts import (
+    ArchiveError,
+    ArtifactNotFound,
+    DownloadError,
+    HashMismatch,
+    InvalidHash,
+    UnsafeArchive,
+    archive_artifact,
+    bind_artifact,
+    create_artifact,
+    ensure_artifact_installed,
+    remove_artifact,
+    tree_hash,
+    verify_artifact,
+    with_artifacts_directory,
+)
+
+Member: TypeAlias = tuple[tarfile.TarInfo, bytes | None]
+Snapshot: TypeAlias = dict[str, tuple[str, str]]
+
+OK_DATA = b"harmless\n"
+SECRET = b"do not touch\n"
+# From the extraction tree, <depot>/artifacts/.tmp-install-XXXX/tree, up to tmp_path.
+UP_TO_TMP = "../../../../"
+
+
+# --- building tarballs by hand ----------------------------------------------------------
+
+
+def reg(name: str, data: bytes = OK_DATA, mode: int = 0o644) -> Member:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.REGTYPE
+    info.size = len(data)
+    info.mode = mode
+    return info, data
+
+
+def directory(name: str, mode: int = 0o755) -> Member:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    info.mode = mode
+    return info, None
+
+
+def symlink(name: str, target: str) -> Member:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.SYMTYPE
+    info.linkname = target
+    info.mode = 0o777
+    return info, None
+
+
+def hardlink(name: str, target: str) -> Member:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.LNKTYPE
+    info.linkname = target
+    info.mode = 0o644
+    return info, None
+
+
+def special(name: str, kind: bytes, major: int = 0, minor: int = 0) -> Member:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.mode = 0o666
+    info.devmajor = major
+    info.devminor = minor
+    return info, None
+
+
+def tar_bytes(members: list[Member]) -> bytes:
+    """The gzip tarball of ``members``, in that order, exactly as given."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in members:
+            tar.addfile(info, None if data is None else io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def write_tarball(path: Path, members: list[Member]) -> str:
+    """Write ``members`` as a gzip tarball at ``path``; return its sha256."""
+    data = tar_bytes(members)
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def hash_of_files(where: Path, files: dict[str, tuple[bytes, bool]]) -> str:
+    """The git tree hash of a tree holding ``files`` (name -> (content, executable))."""
+    where.mkdir()
+    for name, (data, executable) in files.items():
+        path = where / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        path.chmod(0o755 if executable else 0o644)
+    return tree_hash(where)
+
+
+# --- fixtures and checks -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where a test works: its temporary directory, depot, binding file and sentinel."""
+
+    tmp: Path
+    depot: Path
+    toml: Path
+    sentinel: Path
+
+    def tarball(self, name: str, members: list[Member]) -> tuple[str, str]:
+        """Write ``members`` as the gzip tarball ``name``; return (file URL, sha256)."""
+        path = self.tmp / name
+        return path.as_uri(), write_tarball(path, members)
+
+    def bind(self, hash_: str, *sources: tuple[str, str]) -> None:
+        bind_artifact(self.toml, "data", hash_, download_info=list(sources), force=True)
+
+    def assert_sentinel_untouched(self) -> None:
+        assert sorted(os.listdir(self.sentinel)) == ["secret"]
+        secret = self.sentinel / "secret"
+        assert secret.read_bytes() == SECRET
+        st = secret.lstat()
+        assert st.st_nlink == 1  # no hard link to it was made anywhere
+        assert stat.S_IMODE(st.st_mode) == 0o640
+
+
+@pytest.fixture
+def site(tmp_path: Path, depot: Path) -> Site:
+    """A project directory for ``Artifacts.toml``, and a sentinel next to the depot.
+
+    The sentinel is what malicious members aim at; it holds one file, ``secret``.
+    """
+    (tmp_path / "project").mkdir()
+    sentinel = tmp_path / "sentinel"
+    sentinel.mkdir()
+    (sentinel / "secret").write_bytes(SECRET)
+    (sentinel / "secret").chmod(0o640)
+    return Site(tmp_path, depot, tmp_path / "project" / "Artifacts.toml", sentinel)
+
+
+@pytest.fixture(scope="module")
+def ok_hash(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tree hash of a tree holding only ``ok.txt``: what a silently sanitised archive gives."""
+    return hash_of_files(tmp_path_factory.mktemp("ok") / "tree", {"ok.txt": (OK_DATA, False)})
+
+
+@pytest.fixture(scope="module")
+def three_parts(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, str]:
+    """(gzip tarball, tree hash) of three members of 512 KiB of incompressible bytes each."""
+    files = {f"part{i}": (os.urandom(512 << 10), False) for i in range(3)}
+    tarball = tar_bytes([reg(name, data) for name, (data, _) in files.items()])
+    return tarball, hash_of_files(tmp_path_factory.mktemp("parts") / "tree", files)
+
+
+def snapshot(top: Path, skip: Path | None = None) -> Snapshot:
+    """Every path under ``top`` (but ``skip``), with its kind and content or target."""
+    found: Snapshot = {}
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = [d for d in dirnames if Path(dirpath, d) != skip]
+        for name in dirnames + filenames:
+            if Path(dirpath, name) == skip:
+                continue
+            path = Path(dirpath, name)
+            rel = path.relative_to(top).as_posix()
+            st = path.lstat()
+            if stat.S_ISLNK(st.st_mode):
+                found[rel] = ("link", os.readlink(path))
+            elif stat.S_ISDIR(st.st_mode):
+                found[rel] = ("dir", "")
+            else:
+                kind = "exec" if st.st_mode & stat.S_IXUSR else "file"
+                found[rel] = (kind, hashlib.sha256(path.read_bytes()).hexdigest())
+    return found
+
+
+def assert_nothing_left(depot: Path) -> None:
+    """The depot holds no artifact, no temporary, no partial tree, no trash."""
+    artifacts = depot / "artifacts"
+    if artifacts.exists():
+        assert sorted(os.listdir(artifacts)) == []
+    if depot.exists():
+        assert set(os.listdir(depot)) <= {"artifacts", "logs"}
+
+
+def install_fails(expected: type[Exception], site: Site) -> pytest.ExceptionInfo[Exception]:
+    """Install; check it raises ``expected`` exactly and changes nothing anywhere."""
+    before = snapshot(site.tmp, skip=site.depot)
+    with pytest.raises(expected) as info:
+        ensure_artifact_installed("data", site.toml)
+    assert type(info.value) is expected, repr(info.value)
+    assert_nothing_left(site.depot)
+    assert snapshot(site.tmp, skip=site.depot) == before
+    site.assert_sentinel_untouched()
+    return info
+
+
+# --- 1. refusals through the public install path ---------------------------------------
+
+
+def test_wrong_sha256_refused(site: Site, ok_hash: str) -> None:
+    url, sha = site.tarball("good.tar.gz", [reg("ok.txt")])
+    wrong = hashlib.sha256(b"something else").hexdigest()
+    site.bind(ok_hash, (url, wrong))
+    info = install_fails(HashMismatch, site)
+    exc = cast(HashMismatch, info.value)
+    assert exc.expected == wrong
+    assert exc.actual == sha
+    assert url in str(exc)
+
+
+def test_wrong_tree_hash_refused(site: Site, ok_hash: str) -> None:
+    url, sha = site.tarball("other.tar.gz", [reg("ok.txt", b"other content\n")])
+    site.bind(ok_hash, (url, sha))
+    info = install_fails(HashMismatch, site)
+    exc = cast(HashMismatch, info.value)
+    assert exc.expected == ok_hash
+    assert exc.actual != ok_hash
+    assert "tree hash" in str(exc)
+    assert url in str(exc)
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        pytest.param(lambda n: n // 2, id="half"),
+        pytest.param(lambda n: n * 3 // 4, id="three-quarters"),
+        pytest.param(lambda n: n - 8, id="no-trailer"),
+        pytest.param(lambda n: n - 1, id="last-byte"),
+        pytest.param(lambda n: 10, id="header-only"),
+    ],
+)
+def test_truncated_gzip_refused(
+    site: Site, three_parts: tuple[bytes, str], cut: Callable[[int], int]
+) -> None:
+    # 1.5 MiB of incompressible members: a cut in the middle lets the first member be
+    # extracted before the stream ends, so the cleanup of a partial tree is exercised.
+    full, h = three_parts
+    tarball = site.tmp / "truncated.tar.gz"
+    tarball.write_bytes(full[: cut(len(full))])
+    site.bind(h, (tarball.as_uri(), sha256_of(tarball)))
+    info = install_fails(ArchiveError, site)
+    assert tarball.as_uri() in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"", id="empty-file"),
+        pytest.param(b"not a gzip file at all\n", id="not-gzip"),
+        pytest.param(gzip.compress(b"gzip, but not a tar\n" * 40, mtime=0), id="not-tar"),
+        pytest.param(gzip.decompress(tar_bytes([reg("ok.txt")])), id="tar-without-gzip"),
+    ],
+)
+def test_unreadable_archive_refused(site: Site, ok_hash: str, content: bytes) -> None:
+    tarball = site.tmp / "junk.tar.gz"
+    tarball.write_bytes(content)
+    site.bind(ok_hash, (tarball.as_uri(), sha256_of(tarball)))
+    install_fails(ArchiveError, site)
+
+
+# Each case: the members after a harmless ``ok.txt``, given the sentinel directory.
+Case: TypeAlias = Callable[[Path], list[Member]]
+
+UNSAFE: list[tuple[str, Case]] = [
+    # absolute paths
+    ("absolute-file", lambda s: [reg(f"{s}/evil")]),
+    ("absolute-dir", lambda s: [directory(f"{s}/evildir")]),
+    ("absolute-symlink-name", lambda s: [symlink(f"{s}/evillink", "ok.txt")]),
+    ("double-slash-absolute", lambda s: [reg(f"/{s}/evil")]),
+    # '..' components
+    ("dotdot", lambda s: [reg("../evil")]),
+    ("dotdot-inner", lambda s: [reg("a/../../evil")]),
+    ("dotdot-harmless-looking", lambda s: [reg("a/../ok2.txt")]),
+    ("dotdot-to-sentinel", lambda s: [reg(f"{UP_TO_TMP}sentinel/evil")]),
+    ("dotdot-dir", lambda s: [directory(f"{UP_TO_TMP}sentinel/evildir")]),
+    ("dotdot-symlink-name", lambda s: [symlink(f"{UP_TO_TMP}sentinel/l", "/etc/passwd")]),
+    ("dotdot-after-dot", lambda s: [reg("./../evil")]),
+    # symlinks leaving the tree
+    ("symlink-absolute", lambda s: [symlink("link", str(s))]),
+    ("symlink-absolute-then-write", lambda s: [symlink("link", str(s)), reg("link/evil")]),
+    ("symlink-absolute-etc", lambda s: [symlink("link", "/etc/passwd")]),
+    ("symlink-relative-out", lambda s: [symlink("out", "../../outside")]),
+    ("symlink-dotdot-from-top", lambda s: [symlink("out", "..")]),
+    (
+        "symlink-relative-out-deep",
+        lambda s: [directory("a/b"), symlink("a/b/l", "x/../../../../y")],
+    ),
+    (
+        "symlink-relative-to-sentinel-then-write",
+        lambda s: [symlink("out", f"{UP_TO_TMP}sentinel"), reg("out/evil")],
+    ),
+    # chains of links, each harmless-looking, that together leave the tree
+    (
+        "symlink-chain",
+        lambda s: [directory("d"), symlink("d/l1", ".."), symlink("l2", "d/l1/..")],
+    ),
+    (
+        "symlink-chain-reversed",
+        lambda s: [directory("d"), symlink("l2", "d/l1/.."), symlink("d/l1", "..")],
+    ),
+    (
+        "symlink-chain-three",
+        lambda s: [
+            directory("a/b"),
+            symlink("a/b/up", ".."),
+            symlink("a/up2", "b/up/.."),
+            symlink("esc", "a/up2/.."),
+        ],
+    ),
+    # entries beneath a symlink
+    ("beneath-symlink-file", lambda s: [directory("sub"), symlink("s", "sub"), reg("s/file")]),
+    ("beneath-symlink-dir", lambda s: [directory("sub"), symlink("s", "sub"), directory("s/d")]),
+    (
+        "beneath-symlink-symlink",
+        lambda s: [directory("sub"), symlink("s", "sub"), symlink("s/l", "../ok.txt")],
+    ),
+    (
+        "beneath-symlink-hardlink",
+        lambda s: [directory("sub"), symlink("s", "sub"), hardlink("s/h", "ok.txt")],
+    ),
+    ("beneath-symlink-to-dot", lambda s: [symlink("s", "."), reg("s/file")]),
+    ("beneath-symlink-absolute", lambda s: [symlink("s", str(s)), reg("s/evil")]),
+    ("beneath-symlink-deep", lambda s: [directory("sub"), symlink("s", "sub"), reg("s/x/y/z")]),
+    ("beneath-file", lambda s: [reg("ok.txt/inner")]),
+    # hard links
+    ("hardlink-dotdot", lambda s: [hardlink("h", "../outside")]),
+    ("hardlink-to-sentinel", lambda s: [hardlink("h", f"{UP_TO_TMP}sentinel/secret")]),
+    ("hardlink-absolute", lambda s: [hardlink("h", f"{s}/secret")]),
+    ("hardlink-inner-dotdot", lambda s: [hardlink("h", "a/../../evil")]),
+    ("hardlink-to-later-name", lambda s: [hardlink("h", "later"), reg("later")]),
+    ("hardlink-to-missing", lambda s: [hardlink("h", "nowhere")]),
+    ("hardlink-to-itself", lambda s: [hardlink("h", "h")]),
+    ("hardlink-to-directory", lambda s: [directory("d"), hardlink("h", "d")]),
+    ("hardlink-to-symlink", lambda s: [symlink("l", "ok.txt"), hardlink("h", "l")]),
+    (
+        "hardlink-through-symlink",
+        lambda s: [reg("sub/f"), symlink("s", "sub"), hardlink("h", "s/f")],
+    ),
+    # not plain data
+    ("char-device", lambda s: [special("null", tarfile.CHRTYPE, 1, 3)]),
+    ("block-device", lambda s: [special("loop", tarfile.BLKTYPE, 7, 0)]),
+    ("fifo", lambda s: [special("pipe", tarfile.FIFOTYPE)]),
+    ("unknown-type", lambda s: [special("odd", b"Z")]),
+    ("file-at-top", lambda s: [reg(".")]),
+    # duplicates
+    ("duplicate-file", lambda s: [reg("ok.txt")]),
+    ("duplicate-file-dot-spelling", lambda s: [reg("./ok.txt")]),
+    ("duplicate-file-slash-spelling", lambda s: [reg("sub//f"), reg("sub/f")]),
+    ("duplicate-file-then-dir", lambda s: [directory("ok.txt")]),
+    ("duplicate-dir-then-file", lambda s: [directory("d"), reg("d")]),
+    ("duplicate-file-then-symlink", lambda s: [symlink("ok.txt", "elsewhere")]),
+    ("duplicate-symlink-then-file", lambda s: [symlink("l", "ok.txt"), reg("l")]),
+    ("duplicate-symlink", lambda s: [symlink("l", "ok.txt"), symlink("l", "ok.txt")]),
+    ("duplicate-hardlink", lambda s: [hardlink("h", "ok.txt"), hardlink("h", "ok.txt")]),
+    ("duplicate-implicit-dir-then-file", lambda s: [reg("d/f"), reg("d")]),
+]
+
+
+def assert_refused(site: Site, ok_hash: str, case: Case, tarball: str = "evil.tar.gz") -> None:
+    # Bound to the hash of ok.txt alone: an extractor that silently dropped the bad
+    # member would install, and one that rewrote it would give a HashMismatch.
+    url, sha = site.tarball(tarball, [reg("ok.txt"), *case(site.sentinel)])
+    site.bind(ok_hash, (url, sha))
+    info = install_fails(UnsafeArchive, site)
+    assert url in str(info.value)
+    assert not (site.tmp / "evil").exists()
+    assert not (site.tmp / "outside").exists()
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=i) for i, c in UNSAFE])
+def test_unsafe_member_refused(site: Site, ok_hash: str, case: Case) -> None:
+    assert_refused(site, ok_hash, case)
+
+
+def test_unsafe_members_refused_by_own_checks_alone(
+    site: Site, ok_hash: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ``tarfile.data_filter`` (before 3.10.12 / 3.11.4) every case is refused still.
+
+    The library runs the filter as a second opinion only; its own checks must suffice.
+    One test for all cases, to keep the file fast; a failure names every case that failed.
+    """
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    failed: list[str] = []
+    for i, (case_id, case) in enumerate(UNSAFE):
+        try:
+            assert_refused(site, ok_hash, case, f"evil-{i}.tar.gz")
+        except (Exception, pytest.fail.Exception) as exc:  # noqa: BLE001 - reported below
+            failed.append(f"{case_id}: {type(exc).__name__}: {exc}")
+            remove_artifact(ok_hash)  # if it installed, the next cases must not find it
+    assert failed == []
+
+
+def test_links_inside_the_tree_are_kept(site: Site) -> None:
+    """The refusals are not blanket: links that stay inside the tree install as links."""
+    url, sha = site.tarball(
+        "fine.tar.gz",
+        [
+            directory("a/b"),
+            reg("a/b/f", b"deep\n"),
+            symlink("a/b/up", ".."),
+            symlink("top", "a/b/up/b/f"),
+            symlink("self", "."),
+            symlink("dangling", "not/there"),
+            reg("x", b"x\n", 0o755),
+            hardlink("a/copy", "x"),
+            directory("a"),  # a directory may repeat
+        ],
+    )
+    expected = site.tmp / "expected"
+    (expected / "a/b").mkdir(parents=True)
+    (expected / "a/b/f").write_bytes(b"deep\n")
+    (expected / "a/b/up").symlink_to("..")
+    (expected / "top").symlink_to("a/b/up/b/f")
+    (expected / "self").symlink_to(".")
+    (expected / "dangling").symlink_to("not/there")
+    for name in ("x", "a/copy"):
+        (expected / name).write_bytes(b"x\n")
+        (expected / name).chmod(0o755)
+    h = tree_hash(expected)
+    site.bind(h, (url, sha))
+    path = ensure_artifact_installed("data", site.toml)
+    assert path == site.depot / "artifacts" / h
+    assert sorted(os.listdir(site.depot / "artifacts")) == [h]
+    assert snapshot(path) == snapshot(expected)
+    # copied, not linked: the artifact's files are independent
+    assert (path / "a/copy").stat().st_ino != (path / "x").stat().st_ino
+
+
+def test_modes_normalised(site: Site) -> None:
+    modes = {
+        "setuid": 0o4755,
+        "setgid": 0o2755,
+        "sticky": 0o1644,
+        "all-bits": 0o7777,
+        "zero": 0o000,
+        "owner-x-only": 0o100,
+        "group-other-x": 0o011,
+        "setuid-no-x": 0o4644,
+        "d/f": 0o6644,
+        "z/f": 0o000,
+    }
+    members = [directory("d", 0o7777), directory("z", 0o000)]
+    members += [reg(name, name.encode(), mode) for name, mode in modes.items()]
+    members.append(hardlink("copy-of-setuid", "setuid"))
+    url, sha = site.tarball("modes.tar.gz", members)
+    executable = {name: bool(mode & 0o100) for name, mode in modes.items()}
+    executable["copy-of-setuid"] = True
+    files = {name: (name.encode(), x) for name, x in executable.items()}
+    files["copy-of-setuid"] = (b"setuid", True)
+    h = hash_of_files(site.tmp / "expected", files)
+    site.bind(h, (url, sha))
+
+    path = ensure_artifact_installed("data", site.toml)
+    assert tree_hash(path) == h
+    special_bits = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
+    for name, x in executable.items():
+        mode = stat.S_IMODE((path / name).lstat().st_mode)
+        assert mode & stat.S_IRUSR, (name, oct(mode))
+        assert not mode & special_bits, (name, oct(mode))
+        assert bool(mode & stat.S_IXUSR) == x, (name, oct(mode))
+        # read-only for everyone, readable and (if executable) runnable by everyone
+        assert mode == (0o555 if x else 0o444), (name, oct(mode))
+    for name in ("d", "z"):
+        mode = stat.S_IMODE((path / name).lstat().st_mode)
+        assert mode & 0o700 == 0o700, (name, oct(mode))
+        assert not mode & special_bits, (name, oct(mode))
+
+
+# --- 2. several sources ---------------------------------------------------------------
+
+Source: TypeAlias = tuple[type[Exception], str, str]
+
+
+@pytest.fixture
+def good_source(site: Site) -> tuple[str, str, str]:
+    """(tree hash, url, sha256) of a good tarball."""
+    url, sha = site.tarball("good.tar.gz", [reg("ok.txt")])
+    h = hash_of_files(site.tmp / "good-tree", {"ok.txt": (OK_DATA, False)})
+    return h, url, sha
+
+
+def bad_sources(site: Site) -> dict[str, Source]:
+    """Sources that fail, by kind: (the error, url, sha256)."""
+    wrong = hashlib.sha256(b"wrong").hexdigest()
+    misbound, _ = site.tarball("misbound.tar.gz", [reg("ok.txt")])
+    unsafe = site.tarball("unsafe.tar.gz", [reg("ok.txt"), reg(f"{UP_TO_TMP}sentinel/evil")])
+    other = site.tarball("other-tree.tar.gz", [reg("ok.txt", b"different\n")])
+    junk = site.tmp / "junk.tar.gz"
+    junk.write_bytes(b"junk")
+    return {
+        "missing": (DownloadError, (site.tmp / "missing.tar.gz").as_uri(), wrong),
+        "wrong-sha256": (HashMismatch, misbound, wrong),
+        "wrong-tree": (HashMismatch, *other),
+        "unsafe": (UnsafeArchive, *unsafe),
+        "unreadable": (ArchiveError, junk.as_uri(), sha256_of(junk)),
+    }
+
+
+@pytest.mark.parametrize("first", ["missing", "wrong-sha256", "wrong-tree", "unsafe", "unreadable"])
+def test_second_source_used_when_first_fails(
+    site: Site, good_source: tuple[str, str, str], first: str
+) -> None:
+    h, url, sha = good_source
+    _, bad_url, bad_sha = bad_sources(site)[first]
+    site.bind(h, (bad_url, bad_sha), (url, sha))
+    path = ensure_artifact_installed("data", site.toml)
+    assert path == site.depot / "artifacts" / h
+    assert (path / "ok.txt").read_bytes() == OK_DATA
+    assert sorted(os.listdir(site.depot / "artifacts")) == [h]
+    site.assert_sentinel_untouched()
+    assert verify_artifact(h)
+
+
+ORDERS = [
+    ["missing", "wrong-sha256", "unsafe"],
+    ["unsafe", "missing", "wrong-sha256"],
+    ["wrong-sha256", "unsafe", "missing"],
+    ["missing", "wrong-tree", "unreadable"],
+    ["unreadable", "unsafe"],
+]
+
+
+@pytest.mark.parametrize("order", ORDERS, ids=["-".join(o) for o in ORDERS])
+def test_all_sources_fail(site: Site, good_source: tuple[str, str, str], order: list[str]) -> None:
+    h, _, _ = good_source
+    bad = bad_sources(site)
+    sources = [bad[kind] for kind in order]
+    site.bind(h, *[(url, sha) for _, url, sha in sources])
+    info = install_fails(sources[-1][0], site)
+    message = str(info.value)
+    for _, url, _ in sources:
+        assert url in message, (url, message)
+
+
+def test_single_missing_source(site: Site, ok_hash: str) -> None:
+    url = (site.tmp / "nowhere.tar.gz").as_uri()
+    site.bind(ok_hash, (url, "0" * 64))
+    info = install_fails(DownloadError, site)
+    assert url in str(info.value)
+
+
+def test_overlong_member_name_leaves_nothing(site: Site, ok_hash: str) -> None:
+    site.bind(ok_hash, site.tarball("overlong.tar.gz", [reg("ok.txt"), reg("x" * 300)]))
+    with pytest.raises(ArchiveError, match="too long"):
+        ensure_artifact_installed("data", site.toml)
+    assert_nothing_left(site.depot)
+
+
+def test_overlong_member_name_tries_next_source(
+    site: Site, good_source: tuple[str, str, str]
+) -> None:
+    h, url, sha = good_source
+    bad = site.tarball("overlong.tar.gz", [reg("ok.txt"), reg("x" * 300)])
+    site.bind(h, bad, (url, sha))
+    assert ensure_artifact_installed("data", site.toml) == site.depot / "artifacts" / h
+
+
+def test_truncated_tail_of_large_gzip_refused(site: Site) -> None:
+    # header 512 + data 1047040 + end marker 1024 = exactly 1 MiB; padded to 1054720
+    data = bytes(range(256)) * (1047040 // 256)
+    full = tar_bytes([reg("big", data)])
+    tarball = site.tmp / "big.tar.gz"
+    tarball.write_bytes(full[:-8])  # the gzip trailer is gone
+    h = hash_of_files(site.tmp / "expected", {"big": (data, False)})
+    site.bind(h, (tarball.as_uri(), sha256_of(tarball)))
+    install_fails(ArchiveError, site)
+
+
+# --- 3. archive determinism and round trips --------------------------------------------
+
+FILES: dict[str, tuple[bytes, bool]] = {
+    "a/x": (b"in a\n", False),
+    "a-b": (b"dash\n", False),
+    "a.txt": (b"alpha\n", False),
+    "bin/run": (b"#!/bin/sh\necho hi\n", True),
+    "empty": (b"", False),
+    "empty-exec": (b"", True),
+    "dir/sub/deep.txt": (b"deep\n" * 1000, False),
+    "caf\u00e9.txt": (b"non-ascii name\n", False),
+    "long/" + "n" * 120: (b"a name past ustar's 100 bytes\n", False),
+    "copy": (b"alpha\n", False),
+}
+LINKS = {"link": "a.txt", "dir/up": "../a.txt", "dangling": "nowhere", "dirlink": "dir/sub"}
+EMPTY_DIRS = ["emptydir", "dir/emptysub/deeper"]
+
+
+@pytest.fixture
+def umask() -> Iterator[Callable[[int], None]]:
+    """Set the umask for the test; the original comes back afterwards."""
+    original = os.umask(0o022)
+
+    def set_umask(value: int) -> None:
+        os.umask(value)
+
+    yield set_umask
+    os.umask(original)
+
+
+def populate(root: Path, *, reverse: bool, mtime: float, owner: int | None) -> None:
+    """Write FILES, LINKS and EMPTY_DIRS under ``root`` (which exists).
+
+    ``reverse`` creates the names in the reverse order and makes ``copy`` a hard link to
+    ``a.txt`` (the same content); ``owner`` chowns everything (as root).
+    """
+    names = sorted([*FILES, *LINKS, *EMPTY_DIRS], reverse=reverse)
+    for name in names:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if name in LINKS:
+            path.symlink_to(LINKS[name])
+        elif name in EMPTY_DIRS:
+            path.mkdir()
+        elif not (reverse and name == "copy"):
+            data, executable = FILES[name]
+            path.write_bytes(data)
+            if executable:
+                path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    if reverse:
+        os.link(root / "a.txt", root / "copy")
+    for path in [*root.rglob("*"), root]:
+        if owner is not None:
+            os.chown(path, owner, owner, follow_symlinks=False)
+        os.utime(path, (mtime, mtime), follow_symlinks=False)
+
+
+def depth_first(root: Path, prefix: str = "") -> list[str]:
+    """Names in the order the archive must list them: each directory's entries sorted."""
+    names: list[str] = []
+    for name in sorted(os.listdir(root), key=os.fsencode):
+        names.append(prefix + name)
+        path = root / name
+        if path.is_dir() and not path.is_symlink():
+            names += depth_first(path, prefix + name + "/")
+    return names
+
+
+def test_archive_is_deterministic(tmp_path: Path, umask: Callable[[int], None]) -> None:
+    made: list[tuple[str, Path, str]] = []
+    variants = [
+        (0o022, False, 1_000_000_000.0, None),
+        (0o077, True, 2_000_000_000.5, 4242 if os.geteuid() == 0 else None),
+    ]
+    for i, (mask, reverse, mtime, owner) in enumerate(variants):
+        umask(mask)
+        with with_artifacts_directory(tmp_path / f"store{i}"):
+            h = create_artifact(partial(populate, reverse=reverse, mtime=mtime, owner=owner))
+            umask(0o022)
+            tarball = tmp_path / f"archive{i}.tar.gz"
+            sha = archive_artifact(h, tarball)
+            assert sha == sha256_of(tarball)
+            # archiving again, and by the upper-case hash, gives the same bytes
+            again = tmp_path / f"again{i}.tar.gz"
+            assert archive_artifact(h.upper(), again) == sha
+            assert again.read_bytes() == tarball.read_bytes()
+            made.append((h, tarball, sha))
+    (h0, tar0, sha0), (h1, tar1, sha1) = made
+    assert h0 == h1
+    # the two stored copies really differ in what must not matter
+    first, second = tmp_path / "store0" / h0, tmp_path / "store1" / h1
+    assert (first / "a.txt").lstat().st_mtime != (second / "a.txt").lstat().st_mtime
+    assert stat.S_IMODE((first / "dir").stat().st_mode) == 0o755
+    assert stat.S_IMODE((second / "dir").stat().st_mode) == 0o700
+    assert stat.S_IMODE((first / "bin/run").stat().st_mode) != (
+        stat.S_IMODE((second / "bin/run").stat().st_mode)
+    )
+    assert (first / "copy").stat().st_nlink == 1
+    assert (second / "copy").stat().st_nlink == 2
+    if os.geteuid() == 0:
+        assert (second / "a.txt").lstat().st_uid == 4242
+    assert sha0 == sha1
+    assert tar0.read_bytes() == tar1.read_bytes()
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+    data = tar0.read_bytes()
+    assert data[:2] == b"\x1f\x8b"
+    assert data[3] & 0x08 == 0  # no file name in the gzip header
+    assert data[4:8] == b"\0\0\0\0"  # gzip mtime 0
+    with tarfile.open(tar0, "r:gz") as tar:
+        members = tar.getmembers()
+    assert [m.name for m in members] == depth_first(first)
+    for m in members:
+        assert (m.mtime, m.uid, m.gid, m.uname, m.gname) == (0, 0, 0, "", ""), m.name
+        if m.isdir():
+            assert m.mode == 0o755, m.name
+        elif m.issym():
+            assert m.linkname == LINKS[m.name]
+        else:
+            assert m.isreg(), m.name
+            assert m.mode == (0o755 if FILES[m.name][1] else 0o644), m.name
+    assert {m.name for m in members if m.isdir()} >= {"emptydir", "dir/emptysub/deeper"}
+
+
+def test_archive_round_trips_through_install(site: Site) -> None:
+    h = create_artifact(partial(populate, reverse=False, mtime=1e9, owner=None))
+    source = site.depot / "artifacts" / h
+    tarball = site.tmp / "round.tar.gz"
+    sha = archive_artifact(h, tarball)
+    site.bind(h, (tarball.as_uri(), sha))
+    fresh = site.tmp / "fresh-store"
+    with with_artifacts_directory(fresh):
+        path = ensure_artifact_installed("data", site.toml)
+        assert path == fresh / h
+        assert verify_artifact(h)
+    assert tree_hash(path) == h
+    assert sorted(os.listdir(fresh)) == [h]
+    got = snapshot(path)
+    assert got == snapshot(source)
+    # the parts a tree hash cannot see come through too
+    assert got["emptydir"] == ("dir", "")
+    assert got["dir/emptysub/deeper"] == ("dir", "")
+    assert got["bin/run"][0] == "exec"
+    assert got["empty-exec"][0] == "exec"
+    assert got["empty"] == ("file", hashlib.sha256(b"").hexdigest())
+    assert got["dangling"] == ("link", "nowhere")
+    assert got["dirlink"] == ("link", "dir/sub")
+    # and archiving the installed copy gives the same bytes again
+    with with_artifacts_directory(fresh):
+        assert archive_artifact(h, site.tmp / "again.tar.gz") == sha
+
+
+# --- 4. archive_artifact's errors ------------------------------------------------------
+
+
+def test_archive_of_missing_artifact(tmp_path: Path, depot: Path) -> None:
+    tarball = tmp_path / "out" / "missing.tar.gz"
+    tarball.parent.mkdir()
+    with pytest.raises(ArtifactNotFound) as info:
+        archive_artifact("0" * 40, tarball)
+    assert isinstance(info.value, LookupError)
+    assert "0" * 40 in str(info.value)
+    assert os.listdir(tarball.parent) == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", "xyz", "0" * 39, "0" * 41, "g" * 40, "0" * 64, " " + "0" * 39, "../" + "0" * 37, 42],
+)
+def test_archive_of_invalid_hash(tmp_path: Path, bad: object) -> None:
+    tarball = tmp_path / "out" / "bad.tar.gz"
+    tarball.parent.mkdir()
+    with pytest.raises(InvalidHash) as info:
+        archive_artifact(cast(str, bad), tarball)
+    assert isinstance(info.value, ValueError)
+    assert os.listdir(tarball.parent) == []
