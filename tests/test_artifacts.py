@@ -614,3 +614,96 @@ def test_installs_are_readable_by_all_whatever_the_umask(
     assert stat.S_IMODE((path / "data" / "table.csv").stat().st_mode) == 0o444
     # archive_artifact makes the tarball's directory
     assert artifacts.archive_artifact(h, tmp_path / "new" / "dir" / "a.tar.gz") == sha256
+
+
+# --- regressions from the review --------------------------------------------------------
+
+
+def test_gc_all_depots_never_collects_artifacts_of_a_later_depot(
+    tmp_path: Path, depot: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    _use_depot(monkeypatch, site)
+    bound = artifacts.create_artifact(_fill)
+    loose = artifacts.create_artifact(lambda d: _fill(d, "loose"))
+    _use_depot(monkeypatch, depot, site)
+    artifacts.bind_artifact(tmp_path / "Artifacts.toml", "data", bound)
+    before = _snapshot(site / "artifacts")
+    scratchspaces.gc(collect_delay=timedelta(0), all_depots=True)
+    assert _snapshot(site / "artifacts") == before
+    assert artifacts.artifact_exists(bound)
+    assert artifacts.artifact_exists(loose)
+
+
+def test_gc_dates_temporaries_by_their_name_not_their_mtime(depot: Path) -> None:
+    artifacts.create_artifact(_fill)  # makes the store
+    store = depot / "artifacts"
+    young = store / ".tmp-create-9999999999-abcd"  # being filled: an old mtime copied in
+    young.mkdir()
+    os.utime(young, (0, 0))
+    old = store / ".tmp-install-1000000000-efgh"  # a crash long ago
+    (old / "tree").mkdir(parents=True)
+    scratchspaces.gc()
+    assert young.is_dir()
+    assert not old.exists()
+
+
+def test_bindings_are_recorded_even_with_tracking_off(
+    tmp_path: Path, depot: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCRATCHSPACES_TRACK_ACCESS", "0")
+    h = artifacts.create_artifact(_fill)
+    artifacts.bind_artifact(tmp_path / "Artifacts.toml", "data", h)
+    scratchspaces.gc(collect_delay=timedelta(0))
+    assert artifacts.artifact_exists(h)
+
+
+def test_a_malformed_url_is_a_failed_source_like_any_other(
+    tmp_path: Path, published: tuple[str, str, Path]
+) -> None:
+    h, sha256, served = published
+    toml = tmp_path / "Artifacts.toml"
+    good = (served / "a.tar.gz").as_uri()
+    bad = ["http://[::1/x", "http://127.0.0.1:abc/x", "nonsense", "file://host/x"]
+    sources: list[artifacts.DownloadInfo] = [(url, sha256) for url in bad]
+    artifacts.bind_artifact(toml, "data", h, download_info=[*sources, (good, sha256)])
+    assert artifacts.tree_hash(artifacts.ensure_artifact_installed("data", toml)) == h
+
+
+@pytest.mark.parametrize(
+    "info",
+    [("u", "0" * 64, -5), ("u", "0" * 64, True), ("u", "0" * 64, "12"), ("u",), ("u", "x")],
+)
+def test_bind_refuses_download_info_it_could_not_read_back(tmp_path: Path, info: object) -> None:
+    toml = tmp_path / "Artifacts.toml"
+    artifacts.bind_artifact(toml, "data", "a" * 40)
+    before = toml.read_text()
+    with pytest.raises(InvalidArtifactsToml, match="entry 'data'"):
+        artifacts.bind_artifact(toml, "data", "a" * 40, download_info=[info], force=True)  # type: ignore[list-item]
+    assert toml.read_text() == before
+    with pytest.raises(scratchspaces.DepotError):
+        artifacts.artifact_hash("data", tmp_path)  # a directory, not a file
+
+
+def test_an_artifact_that_could_not_be_installed_is_not_archived(tmp_path: Path) -> None:
+    h = artifacts.create_artifact(lambda d: (d / "tz").symlink_to("/usr/share/zoneinfo/UTC"))
+    with pytest.raises(artifacts.UnsafeArchive, match="outside the artifact"):
+        artifacts.archive_artifact(h, tmp_path / "a.tar.gz")
+    assert not (tmp_path / "a.tar.gz").exists()
+    colon = artifacts.create_artifact(lambda d: (d / "a:b").write_text("fine on POSIX"))
+    sha256 = artifacts.archive_artifact(colon, tmp_path / "c.tar.gz")
+    artifacts.remove_artifact(colon)
+    toml = tmp_path / "Artifacts.toml"
+    artifacts.bind_artifact(
+        toml, "c", colon, download_info=[((tmp_path / "c.tar.gz").as_uri(), sha256)]
+    )
+    assert (artifacts.ensure_artifact_installed("c", toml) / "a:b").read_text() == "fine on POSIX"
+
+
+def test_verify_reports_a_fifo_as_corrupt(depot: Path) -> None:
+    h = artifacts.create_artifact(_fill)
+    os.mkfifo(depot / "artifacts" / h / "pipe")
+    assert artifacts.verify_artifact(h) is False
+    result = _cli("verify")
+    assert result.returncode == 1
+    assert f"CORRUPT  {h}" in result.stdout

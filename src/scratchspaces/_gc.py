@@ -216,7 +216,7 @@ def _sweep(
     return deleted, failures
 
 
-def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool) -> GCReport:
+def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, artifacts_too: bool) -> GCReport:
     _depot.check_depot(depot)
     if not os.path.isdir(depot):
         return GCReport()
@@ -234,7 +234,11 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool) -> GCReport:
     with lock:
         known_orphans = _records.read_orphanage(depot)
         plan = _plan(depot, rules, sizes, known_orphans)
-        artifacts = _plan_artifacts(depot, rules, known_orphans)
+        # Artifacts only in the user depot: a later depot's usage log is empty (nothing
+        # binds through it), so every artifact there would look unbound (SPEC 2, 5).
+        artifacts = _plan_artifacts(depot, rules, known_orphans) if artifacts_too else None
+        if artifacts is None:
+            artifacts = _ArtifactPlan()
         doomed = plan.delete + artifacts.delete
         if not dry_run:
             for path in doomed:
@@ -244,10 +248,12 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool) -> GCReport:
             _write_log(depot, plan.log)
             _records.write_orphanage(depot, {**plan.orphanage, **artifacts.orphanage})
             _prune_stamps(depot, plan.log)
-            _write_artifact_usage(depot, artifacts.usage)
+            if artifacts_too:
+                _write_artifact_usage(depot, artifacts.usage)
             _remove_empty_namespaces(depot)
             _remove_stale_temporaries(depot)
-            failures.extend(_remove_stale_artifact_temporaries(depot, rules, trash_root))
+            if artifacts_too:
+                failures.extend(_remove_stale_artifact_temporaries(depot, rules, trash_root))
     deleted, swept = _sweep(doomed, moved, sizes, dry_run=dry_run)
     failures.extend(swept)
     if not dry_run:
@@ -359,11 +365,12 @@ def _remove_stale_artifact_temporaries(depot: str, rules: _Rules, trash_root: st
         path = os.path.join(root, name)
         if not name.startswith(_store.TMP_PREFIX):
             continue
-        try:
-            age = rules.now.timestamp() - os.lstat(path).st_mtime
-        except OSError:
+        # The time of creation is in the name: an mtime can be copied from elsewhere
+        # (copytree keeps the source's) and would make a live temporary look stale.
+        born = _store.temporary_born(name)
+        if born is None:
             continue
-        if age > RECENT.total_seconds():
+        if rules.now.timestamp() - born > RECENT.total_seconds():
             failures.extend(_fs.remove_tree(path, trash_root))
     return failures
 
@@ -403,7 +410,8 @@ def gc(
         raise ValueError(f"max_size must not be negative, not {max_size}")
     rules = _Rules(datetime.now(timezone.utc), collect_delay, max_age, max_size)
     depots = _depot.depot_strings() if all_depots else [_depot.user_depot_string()]
-    reports = [_gc_depot(d, rules, dry_run=dry_run) for d in depots]
+    user = _depot.user_depot_string()
+    reports = [_gc_depot(d, rules, dry_run=dry_run, artifacts_too=d == user) for d in depots]
     _usage.forget()  # this process's memory of what is recorded may be stale now
     deleted = {p: n for r in reports for p, n in r.deleted.items()}
     return GCReport(

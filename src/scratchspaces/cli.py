@@ -245,7 +245,8 @@ def _cmd_gc(args: argparse.Namespace) -> int:
     verb = "Would delete" if args.dry_run else "Deleted"
     for path, size in sorted(report.deleted.items()):
         print(f"{'would delete' if args.dry_run else 'deleted'} {path} ({format_bytes(size)})")
-    artifacts = sum(1 for p in report.deleted if p.parent.name == "artifacts")
+    stores = _artifact_stores()
+    artifacts = sum(1 for p in report.deleted if p.parent in stores)
     count = len(report.deleted) - artifacts
     freed = format_bytes(report.freed_bytes)
     summary = f"{verb} {count} scratch space{'s' * (count != 1)}"
@@ -259,6 +260,13 @@ def _cmd_gc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _artifact_stores() -> set[Path]:
+    """Return ``<depot>/artifacts`` of every depot: what tells an artifact from a space."""
+    from pathlib import Path  # noqa: PLC0415
+
+    return {Path(d) / "artifacts" for d in _depot.depot_strings()}
+
+
 def _kept_until(orphans: Sequence[Path], delay: timedelta) -> str:
     """Return the first date an orphan of this gc may be deleted."""
     from . import _records  # noqa: PLC0415
@@ -266,9 +274,9 @@ def _kept_until(orphans: Sequence[Path], delay: timedelta) -> str:
     now = datetime.now(timezone.utc)
     seen: dict[str, datetime] = {}
     # <depot>/scratchspaces/<namespace>/<key> or <depot>/artifacts/<hash>
+    stores = _artifact_stores()
     depots = {
-        str(p.parent.parent if p.parent.name == "artifacts" else p.parent.parent.parent)
-        for p in orphans
+        str(p.parent.parent if p.parent in stores else p.parent.parent.parent) for p in orphans
     }
     for depot in depots:
         seen.update(_records.read_orphanage(depot))

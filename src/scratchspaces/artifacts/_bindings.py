@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import _depot, _fs, _usage
-from ..errors import BindingExists, InvalidArtifactsToml
+from ..errors import BindingExists, DepotError, InvalidArtifactsToml
 from ._store import check_hash
 
 if TYPE_CHECKING:
@@ -138,6 +138,8 @@ def load(path: str) -> dict[str, Any]:
         return {}
     except ValueError as exc:
         raise InvalidArtifactsToml(path, None, f"not valid TOML ({exc})") from exc
+    except OSError as exc:
+        raise DepotError(path, f"cannot read it ({exc.strerror or exc})") from exc
 
 
 def _check_hex(value: object, digits: int) -> bool:
@@ -164,7 +166,7 @@ def _check_entry(entry: object, name: str, path: str) -> dict[str, Any]:
                 path, name, f"download {source['url']!r}: sha256 is not 64 hexadecimal digits"
             )
         size = source.get("size")
-        if size is not None and (not isinstance(size, int) or size < 0):
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
             raise InvalidArtifactsToml(path, name, f"download {source['url']!r}: bad size")
     return entry
 
@@ -284,6 +286,8 @@ def _locked() -> Iterator[None]:
 
 
 def _entry(
+    path: str,
+    name: str,
     hash_: str,
     download_info: Sequence[tuple[str, str] | tuple[str, str, int]] | None,
     *,
@@ -298,15 +302,18 @@ def _entry(
     if download_info:
         sources = []
         for info in download_info:
-            if len(info) not in {2, 3} or not isinstance(info[0], str):
-                raise ValueError(f"download_info entries are (url, sha256[, size]), not {info!r}")
-            if not _check_hex(info[1], 64):
-                raise ValueError(f"sha256 of {info[0]!r} is not 64 hexadecimal digits: {info[1]!r}")
-            source: dict[str, Any] = {"url": info[0], "sha256": info[1].lower()}
+            if not isinstance(info, tuple | list) or len(info) not in {2, 3}:
+                reason = f"download_info entries are (url, sha256[, size]), not {info!r}"
+                raise InvalidArtifactsToml(path, name, reason)
+            source: dict[str, Any] = {"url": info[0], "sha256": info[1]}
             if len(info) == 3:
-                source["size"] = int(info[2])
+                source["size"] = info[2]
             sources.append(source)
         entry["download"] = sources
+    # What is written must read back: the same checks as for a file read from disk.
+    _check_entry(entry, name, path)
+    for source in entry.get("download", []):
+        source["sha256"] = source["sha256"].lower()
     return entry
 
 
@@ -322,8 +329,8 @@ def bind(
 ) -> None:
     """Write a binding; see :func:`scratchspaces.artifacts.bind_artifact`."""
     if not isinstance(name, str) or not name:
-        raise ValueError(f"an artifact name is a non-empty string, not {name!r}")
-    entry = _entry(check_hash(hash_), download_info, lazy=lazy, platform=platform)
+        raise InvalidArtifactsToml(path, repr(name), "an artifact name is a non-empty string")
+    entry = _entry(path, name, check_hash(hash_), download_info, lazy=lazy, platform=platform)
     with _locked():
         data = load(path)
         current = data.get(name)
@@ -387,8 +394,10 @@ def record_usage(path: str, *, locked: bool = False, force: bool = False) -> Non
     """Record in the usage log that the ``Artifacts.toml`` at ``path`` is in use.
 
     At most once a day per file unless ``force``; never raises (one warning instead).
+    ``SCRATCHSPACES_TRACK_ACCESS=0`` turns off the records of use, not those of
+    bindings (``force``): without them gc would take every bound artifact for an orphan.
     """
-    if not _depot.tracking_enabled():
+    if not force and not _depot.tracking_enabled():
         return
     depot = _depot.user_depot_string()
     stamp = stamp_path(depot, path)

@@ -73,7 +73,8 @@ def install(hash_: str, sources: list[dict[str, Any]], *, label: str) -> Path:
         try:
             return _install_from(hash_, source, root, label)
         except ScratchspacesError as exc:
-            failures.append(f"{source['url']}: {exc}")
+            text = str(exc)
+            failures.append(text if source["url"] in text else f"{source['url']}: {text}")
             last = exc
     if len(failures) > 1:
         listed = "; ".join(f"[{i}] {failure}" for i, failure in enumerate(failures, 1))

@@ -64,8 +64,8 @@ def _fsspec(url: str) -> tuple[Any, str]:
         ) from exc
     try:
         fs, path = fsspec.core.url_to_fs(url)
-    except (ImportError, ValueError) as exc:  # no implementation for the scheme (s3fs...)
-        raise DownloadError(url, f"fsspec cannot open it: {exc}") from exc
+    except Exception as exc:  # no backend for the scheme (s3fs...), a refused connection
+        raise DownloadError(url, f"fsspec cannot open it: {type(exc).__name__}: {exc}") from exc
     return fs, path
 
 
@@ -141,17 +141,18 @@ def _open(url: str) -> tuple[IO[bytes], int | None]:
         import urllib.error  # noqa: PLC0415
         import urllib.request  # noqa: PLC0415
 
-        request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
-            url, headers={"User-Agent": f"scratchspaces/{__version__}"}
-        )
         try:
+            request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
+                url, headers={"User-Agent": f"scratchspaces/{__version__}"}
+            )
             response = urllib.request.urlopen(request, timeout=TIMEOUT)  # noqa: S310
         except urllib.error.HTTPError as exc:
             exc.close()  # it holds the response's socket
             raise DownloadError(url, f"HTTP {exc.code} {exc.reason}") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise DownloadError(url, f"cannot connect ({reason})") from exc
+        except urllib.error.URLError as exc:
+            raise DownloadError(url, f"cannot connect ({exc.reason})") from exc
+        except Exception as exc:  # a malformed URL, a bad port, a reset: the source's fault
+            raise DownloadError(url, f"{type(exc).__name__}: {exc}") from exc
         length = response.headers.get("Content-Length")
         return response, int(length) if length and length.isdigit() else None
     if not kind:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import _depot, _fs
-from ..errors import DepotError, InvalidHash
+from ..errors import DepotError, InvalidHash, UnsupportedFile
 from ._treehash import tree_hash
 
 if TYPE_CHECKING:
@@ -98,7 +99,12 @@ def artifact_exists(hash: str) -> bool:
 def verify_artifact(hash: str) -> bool:
     """Return whether artifact ``hash`` exists and its content still hashes to ``hash``."""
     path = find(check_hash(hash))
-    return path is not None and tree_hash(path) == hash.lower()
+    if path is None:
+        return False
+    try:
+        return tree_hash(path) == hash.lower()
+    except (UnsupportedFile, OSError):
+        return False  # a FIFO or an unreadable file where content should be: not intact
 
 
 def remove_artifact(hash: str) -> None:
@@ -134,9 +140,15 @@ def new_temporary(root: str, kind: str) -> str:
         os.makedirs(root, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as exc:
         raise _depot.explain_unusable(root) from exc
-    tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{kind}-", dir=root)
+    tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{kind}-{int(time.time())}-", dir=root)
     os.chmod(tmp, 0o755)  # noqa: S103 - mkdtemp's 0700 would hide a published artifact
     return tmp
+
+
+def temporary_born(name: str) -> int | None:
+    """Return when the temporary ``name`` was made (seconds since the epoch), or None."""
+    parts = name.split("-")
+    return int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else None
 
 
 def publish(tmp: str, hash_: str, root: str) -> Path:

@@ -89,6 +89,13 @@ def _header(arcname: str, st: os.stat_result, path: str) -> tarfile.TarInfo:
         info.type = tarfile.SYMTYPE
         info.mode = 0o755
         info.linkname = os.readlink(path)
+        if _absolute(info.linkname) or _climbs_out(arcname, info.linkname):
+            # Extraction refuses such a link anywhere: a tarball holding one installs nowhere.
+            raise UnsafeArchive(
+                path,
+                f"the symlink points outside the artifact ({info.linkname!r}), so "
+                "the tarball could not be installed anywhere",
+            )
     elif stat.S_ISREG(st.st_mode):
         info.type = tarfile.REGTYPE
         info.mode = 0o755 if st.st_mode & stat.S_IXUSR else 0o644
@@ -137,6 +144,28 @@ def archive(top: str, tarball: str) -> str:
 # --- extraction ----------------------------------------------------------------------------
 
 
+def _absolute(name: str) -> bool:
+    """Whether ``name`` is absolute here (a drive letter counts only on Windows)."""
+    if name.startswith("/"):
+        return True
+    return os.name == "nt" and (name.startswith("\\") or (len(name) > 1 and name[1] == ":"))
+
+
+def _climbs_out(rel: str, target: str) -> bool:
+    """Whether the link ``rel`` -> ``target``, read as written, leaves the tree."""
+    stack = rel.split("/")[:-1]
+    for part in target.split("/"):
+        if part in {"", "."}:
+            continue
+        if part == "..":
+            if not stack:
+                return True
+            stack.pop()
+        else:
+            stack.append(part)
+    return False
+
+
 class _Extraction:
     """What has been extracted so far, by relative path."""
 
@@ -154,7 +183,7 @@ class _Extraction:
         """Return ``name`` as a clean relative path inside the tree, or refuse it."""
         if not name:
             raise self.refuse(member, f"empty {what}")
-        if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        if _absolute(name):
             raise self.refuse(member, f"absolute {what} {name!r}")
         if "\x00" in name or (os.sep == "\\" and "\\" in name):
             raise self.refuse(member, f"{what} {name!r} has a forbidden character")
@@ -191,18 +220,10 @@ class _Extraction:
         target = member.linkname
         if not target:
             raise self.refuse(member, "a symlink with an empty target")
-        if target.startswith(("/", "\\")) or (len(target) > 1 and target[1] == ":"):
+        if _absolute(target):
             raise self.refuse(member, f"a symlink to the absolute path {target!r}")
-        stack = rel.split("/")[:-1]
-        for part in target.split("/"):
-            if part in {"", "."}:
-                continue
-            if part == "..":
-                if not stack:
-                    raise self.refuse(member, f"a symlink to {target!r}, outside the tree")
-                stack.pop()
-            else:
-                stack.append(part)
+        if _climbs_out(rel, target):
+            raise self.refuse(member, f"a symlink to {target!r}, outside the tree")
 
 
 def _write_file(source: IO[bytes], path: str, mode: int) -> None:
