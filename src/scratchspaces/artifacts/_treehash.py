@@ -105,11 +105,15 @@ def _hash_small(fd: int, size: int, new: Callable[[bytes], hashlib._Hash]) -> by
     """Hash a file read whole in one call (one more byte asked for: it sees EOF too)."""
     data = os.read(fd, size + 1)
     if len(data) > size:  # it grew since the stat: hash what is there now
-        chunks = [data]
-        while chunk := os.read(fd, _BLOCK):
-            chunks.append(chunk)
-        data = b"".join(chunks)
+        data += _read_rest(fd)
     return new(b"blob %d\0" % len(data) + data).digest()
+
+
+def _read_rest(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, _BLOCK):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _hash_large(fd: int, size: int, new: Callable[[bytes], hashlib._Hash], path: bytes) -> bytes:
@@ -119,10 +123,10 @@ def _hash_large(fd: int, size: int, new: Callable[[bytes], hashlib._Hash], path:
     left = size
     while left:
         n = os.readv(fd, [view]) if hasattr(os, "readv") else _readinto(fd, view)
-        if n == 0:
+        if n == 0 or n > left:  # shorter, or longer (the rest of it in this very block)
             break
-        h.update(view[: min(n, left)])
-        left -= min(n, left)
+        h.update(view[:n])
+        left -= n
     # The header promised ``size`` bytes, so a change cannot be absorbed as above.
     if left or os.read(fd, 1):
         raise OSError(f"{os.fsdecode(path)} changed size while it was being hashed")
@@ -169,41 +173,60 @@ def _walk(
         # Only this directory's descriptor is open at a time, however deep the tree.
         dir_fd = os.open(path, _O_DIR_FLAGS) if _RELATIVE else None
         try:
-            with os.scandir(path) as it:
-                for entry in it:
-                    name = entry.name
-                    # Only DT_UNKNOWN listings make is_*() call lstat.
-                    if entry.is_file(follow_symlinks=False):
-                        where = name if dir_fd is not None else entry.path
-                        fd = os.open(where, _O_FLAGS, dir_fd=dir_fd)
-                        try:
-                            st = os.fstat(fd)
-                            if not stat.S_ISREG(st.st_mode):  # replaced since the listing
-                                raise UnsupportedFile(os.fsdecode(entry.path))
-                            executable = _EXECUTABLE_BITS and st.st_mode & stat.S_IXUSR
-                            mode = _MODE_EXEC if executable else _MODE_FILE
-                            node.files.append((name, mode, len(hashes)))
-                            if st.st_size <= _SMALL:
-                                hashes.append(_hash_small(fd, st.st_size, new))
-                            else:
-                                large.append((entry.path, st.st_size, len(hashes)))
-                                hashes.append(b"")
-                        finally:
-                            os.close(fd)
-                    elif entry.is_dir(follow_symlinks=False):
-                        child = _Dir()
-                        node.dirs.append((name, child))
-                        dirs.append(child)
-                        stack.append((entry.path, child))
-                    elif entry.is_symlink():
-                        where = name if dir_fd is not None else entry.path
-                        node.links.append((name, os.readlink(where, dir_fd=dir_fd)))
-                    else:
-                        raise UnsupportedFile(os.fsdecode(entry.path))
+            subdirs = _scan(path, dir_fd, node, new=new, hashes=hashes, large=large)
         finally:
             if dir_fd is not None:
                 os.close(dir_fd)
+        dirs += [child for _, child in subdirs]
+        stack += subdirs
     return dirs, hashes, large
+
+
+def _scan(
+    path: bytes,
+    dir_fd: int | None,
+    node: _Dir,
+    *,
+    new: Callable[[bytes], hashlib._Hash],
+    hashes: list[bytes],
+    large: list[tuple[bytes, int, int]],
+) -> list[tuple[bytes, _Dir]]:
+    """Fill in ``node`` from the directory ``path``; return its subdirectories."""
+    subdirs: list[tuple[bytes, _Dir]] = []
+    with os.scandir(path) as it:
+        for entry in it:
+            name = entry.name
+            # The listing's type: only a DT_UNKNOWN one makes is_*() call lstat.
+            if entry.is_file(follow_symlinks=False):
+                fd = os.open(name if dir_fd is not None else entry.path, _O_FLAGS, dir_fd=dir_fd)
+                try:
+                    st = os.fstat(fd)
+                    if not stat.S_ISREG(st.st_mode):  # replaced since the listing
+                        raise UnsupportedFile(os.fsdecode(entry.path))
+                    executable = _EXECUTABLE_BITS and st.st_mode & stat.S_IXUSR
+                    node.files.append((name, _MODE_EXEC if executable else _MODE_FILE, len(hashes)))
+                    size = st.st_size
+                    if size <= _SMALL:
+                        # _hash_small inlined: this is the loop of a tree of small files
+                        data = os.read(fd, size + 1)
+                        if len(data) > size:
+                            data += _read_rest(fd)
+                        hashes.append(new(b"blob %d\0" % len(data) + data).digest())
+                    else:  # re-opened by path after the walk, maybe in another thread
+                        large.append((entry.path, size, len(hashes)))
+                        hashes.append(b"")
+                finally:
+                    os.close(fd)
+            elif entry.is_dir(follow_symlinks=False):
+                child = _Dir()
+                node.dirs.append((name, child))
+                subdirs.append((entry.path, child))
+            elif entry.is_symlink():
+                target = os.readlink(name if dir_fd is not None else entry.path, dir_fd=dir_fd)
+                node.links.append((name, target))
+            else:
+                raise UnsupportedFile(os.fsdecode(entry.path))
+    return subdirs
 
 
 def _batches(large: list[tuple[bytes, int, int]]) -> list[list[tuple[bytes, int, int]]]:
