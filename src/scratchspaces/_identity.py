@@ -423,9 +423,14 @@ def _project_name(pyproject: str) -> str | None:
 
 
 def _nearest_pyproject(directory: str) -> str | None:
+    return nearest_file(directory, "pyproject.toml")
+
+
+def nearest_file(directory: str, name: str) -> str | None:
+    """Return the file ``name`` in ``directory`` or the nearest directory above it."""
     current = directory
     while True:
-        candidate = os.path.join(current, "pyproject.toml")
+        candidate = os.path.join(current, name)
         if os.path.isfile(candidate):
             return candidate
         parent = os.path.dirname(current)

@@ -101,15 +101,9 @@ def ensure_installed(name: str, toml: str, platform: Platform | None) -> Path:
 
 def find_artifacts_toml(start: str) -> str | None:
     """Return the nearest ``Artifacts.toml`` in ``start`` or a directory above it."""
-    current = os.path.abspath(start)
-    while True:
-        candidate = os.path.join(current, "Artifacts.toml")
-        if os.path.isfile(candidate):
-            return candidate
-        parent = os.path.dirname(current)
-        if parent == current:
-            return None
-        current = parent
+    from .._identity import nearest_file  # noqa: PLC0415 - only for artifact()
+
+    return nearest_file(os.path.abspath(start), "Artifacts.toml")
 
 
 def caller_directory(depth: int) -> str:
