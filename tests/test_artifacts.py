@@ -12,6 +12,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,6 +52,15 @@ def _entries(root: Path) -> list[str]:
 
 def _use_depot(monkeypatch: pytest.MonkeyPatch, *depots: Path) -> None:
     monkeypatch.setenv("SCRATCHSPACES_DEPOT_PATH", os.pathsep.join(str(d) for d in depots))
+
+
+def _install_in_subprocess(toml: Path, name: str, **popen: Any) -> subprocess.Popen[str]:
+    """Run ``ensure_artifact_installed(name, toml)`` in a fresh interpreter (prints the path)."""
+    script = (
+        "import sys; from scratchspaces import artifacts; "
+        "print(artifacts.ensure_artifact_installed(sys.argv[1], sys.argv[2]))"
+    )
+    return subprocess.Popen([sys.executable, "-c", script, name, str(toml)], text=True, **popen)
 
 
 # --- the export flow of the original manual -----------------------------------------------
@@ -174,16 +184,7 @@ def test_two_processes_installing_the_same_artifact_both_succeed_with_one_copy(
     artifacts.bind_artifact(
         toml, "big", h, download_info=[((tmp_path / "big.tar.gz").as_uri(), sha256)]
     )
-    script = (
-        "import sys; from scratchspaces import artifacts; "
-        "print(artifacts.ensure_artifact_installed('big', sys.argv[1]))"
-    )
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", script, str(toml)], stdout=subprocess.PIPE, text=True
-        )
-        for _ in range(4)
-    ]
+    procs = [_install_in_subprocess(toml, "big", stdout=subprocess.PIPE) for _ in range(4)]
     outputs = [p.communicate(timeout=120)[0].strip() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0]
     assert set(outputs) == {str(depot / "artifacts" / h)}
@@ -552,14 +553,6 @@ def test_du_counts_artifacts(depot: Path) -> None:
     assert data["artifacts"]["bytes"] == data["total_bytes"] > 0
 
 
-def _install_in_subprocess(toml: Path, stderr: int) -> subprocess.Popen[bytes]:
-    script = (
-        "import sys; from scratchspaces import artifacts; "
-        "artifacts.ensure_artifact_installed('progress-demo', sys.argv[1])"
-    )
-    return subprocess.Popen([sys.executable, "-c", script, str(toml)], stderr=stderr)
-
-
 def test_a_progress_bar_only_when_stderr_is_a_terminal(
     tmp_path: Path, depot: Path, published: tuple[str, str, Path]
 ) -> None:
@@ -570,14 +563,18 @@ def test_a_progress_bar_only_when_stderr_is_a_terminal(
     with Server(served) as server:
         url = f"{server.url}/a.tar.gz"
         artifacts.bind_artifact(toml, "progress-demo", h, download_info=[(url, sha256)])
-        piped = _install_in_subprocess(toml, subprocess.PIPE)
+        piped = _install_in_subprocess(
+            toml, "progress-demo", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         _out, err = piped.communicate(timeout=60)
         assert piped.returncode == 0
-        assert err == b""  # not a terminal: silent
+        assert err == ""  # not a terminal: silent
         artifacts.remove_artifact(h)
 
         leader, follower = pty.openpty()
-        proc = _install_in_subprocess(toml, follower)
+        proc = _install_in_subprocess(
+            toml, "progress-demo", stdout=subprocess.DEVNULL, stderr=follower
+        )
         os.close(follower)
         shown = b""
         while True:

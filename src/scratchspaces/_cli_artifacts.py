@@ -15,15 +15,10 @@ if TYPE_CHECKING:
 
 def bindings_by_hash() -> dict[str, list[str]]:
     """Return hash -> ``"<Artifacts.toml>: <name>"`` for every recorded, readable file."""
-    from . import _records  # noqa: PLC0415
     from .artifacts import _bindings  # noqa: PLC0415
 
     found: dict[str, list[str]] = {}
-    tomls = {
-        os.path.normpath(r.space)
-        for r in _records.read_records(_bindings.usage_path(_depot.user_depot_string()))
-    }
-    for toml in sorted(tomls):
+    for toml in sorted(_bindings.recorded(_depot.user_depot_string())):
         try:
             data = _bindings.load(toml)
             for name in data:

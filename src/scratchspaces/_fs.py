@@ -15,7 +15,8 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
+    from typing import BinaryIO
 
 
 def tree_size(path: str | os.PathLike[str]) -> int:
@@ -142,16 +143,24 @@ def remove_tree(path: str, trash_root: str) -> list[str]:
         if moved is None:
             return []
         path = moved
-    return remove_in_place(path)
+    failed = remove_in_place(path)
+    with contextlib.suppress(OSError):
+        os.rmdir(trash_root)  # only when empty: leave no clutter, keep what failed for gc
+    return failed
 
 
-def atomic_write(path: str, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically: a temporary file beside it, then rename."""
+@contextlib.contextmanager
+def atomic_file(path: str) -> Iterator[BinaryIO]:
+    """Yield a new file beside ``path``; once written and synced, rename it to ``path``.
+
+    Readers see the old file or the whole new one; if the block raises, the temporary
+    goes and ``path`` is untouched.
+    """
     tmp = f"{path}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -159,6 +168,12 @@ def atomic_write(path: str, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically: a temporary file beside it, then rename."""
+    with atomic_file(path) as f:
+        f.write(data)
 
 
 def empty_trash(trash_root: str) -> list[str]:

@@ -296,11 +296,7 @@ def _plan_artifacts(depot: str, rules: _Rules, known_orphans: dict[str, datetime
     """
     from .artifacts import _bindings, _store  # noqa: PLC0415 - only gc needs both halves
 
-    plan = _ArtifactPlan()
-    for record in _records.read_records(_bindings.usage_path(depot)):
-        toml = os.path.normpath(record.space)
-        if os.path.isfile(toml) and record.time > plan.usage.get(toml, record.time - RECENT):
-            plan.usage[toml] = record.time
+    plan = _ArtifactPlan(usage=_bindings.recorded(depot))
     bound: set[str] = set()
     unreadable: list[str] = []
     for toml in plan.usage:
@@ -339,11 +335,10 @@ def _write_artifact_usage(depot: str, usage: dict[str, datetime]) -> None:
     path = _bindings.usage_path(depot)
     if not usage and not os.path.exists(path):
         return
-    data = "".join(
-        f"\n[[{_usage.toml_string(toml)}]]\ntime = {_usage.format_time(when.timestamp())}\n"
-        for toml, when in sorted(usage.items())
+    data = b"".join(
+        _usage.format_record(toml, when.timestamp()) for toml, when in sorted(usage.items())
     )
-    _fs.atomic_write(path, data.encode("utf-8"))
+    _fs.atomic_write(path, data)
     stamps = os.path.join(_usage.logs_dir(depot), _bindings.USAGE_STAMPS)
     keep = {_usage.parent_hash(toml) for toml in usage}
     for name in _listdir(stamps):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -151,8 +151,6 @@ def _remove(path: str, trash: str) -> None:
     from ._fs import remove_tree  # noqa: PLC0415 - deleting is not on the import-time path
 
     failed = remove_tree(path, trash)
-    with suppress(OSError):
-        os.rmdir(trash)  # only when empty: leave no clutter, keep what failed for gc
     if failed:
         from ._warn import warn_once  # noqa: PLC0415 - rare
 

@@ -89,10 +89,15 @@ def format_time(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
 
 
-def format_record(space: str, when: float, parents: list[str]) -> bytes:
-    """Return one record in the log's shape, starting on a line of its own."""
-    joined = ", ".join(toml_string(p) for p in parents)
-    text = f"\n[[{toml_string(space)}]]\ntime = {format_time(when)}\nparent_projects = [{joined}]\n"
+def format_record(space: str, when: float, parents: list[str] | None = None) -> bytes:
+    """Return one record in the log's shape, starting on a line of its own.
+
+    Without ``parents``, a record of ``artifact_usage.toml``: a path and a time.
+    """
+    text = f"\n[[{toml_string(space)}]]\ntime = {format_time(when)}\n"
+    if parents is not None:
+        joined = ", ".join(toml_string(p) for p in parents)
+        text += f"parent_projects = [{joined}]\n"
     return text.encode("utf-8")
 
 

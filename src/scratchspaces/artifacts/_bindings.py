@@ -25,6 +25,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import _depot, _fs, _usage
@@ -385,6 +386,18 @@ def usage_path(depot: str) -> str:
     return os.path.join(_usage.logs_dir(depot), USAGE_NAME)
 
 
+def recorded(depot: str) -> dict[str, datetime]:
+    """Return each recorded ``Artifacts.toml`` that still exists -> its latest record."""
+    from .. import _records  # noqa: PLC0415 - the log's reader, only when reading it
+
+    latest: dict[str, datetime] = {}
+    for record in _records.read_records(usage_path(depot)):
+        toml = os.path.normpath(record.space)
+        if toml not in latest or record.time > latest[toml]:
+            latest[toml] = record.time
+    return {toml: when for toml, when in latest.items() if os.path.isfile(toml)}
+
+
 def stamp_path(depot: str, toml: str) -> str:
     """Return the stamp whose mtime says when ``toml`` was last recorded."""
     return os.path.join(_usage.logs_dir(depot), USAGE_STAMPS, _usage.parent_hash(toml))
@@ -408,9 +421,8 @@ def record_usage(path: str, *, locked: bool = False, force: bool = False) -> Non
                 return
     try:
         with contextlib.nullcontext() if locked else _locked():
-            record = f"\n[[{_usage.toml_string(path)}]]\ntime = {_usage.format_time(now)}\n"
             os.makedirs(os.path.dirname(stamp), exist_ok=True)
-            _usage.append(usage_path(depot), record.encode("utf-8"))
+            _usage.append(usage_path(depot), _usage.format_record(path, now))
             with open(stamp, "wb"):
                 pass
             os.utime(stamp, (now, now))

@@ -17,6 +17,7 @@ import sys
 import time
 from typing import IO, TYPE_CHECKING, Any
 
+from .. import _fs
 from .._version import __version__
 from ..errors import DownloadError
 
@@ -226,18 +227,14 @@ def upload(local: str, folder_url: str, filename: str) -> str:
     if kind == "file":
         folder = local_path(folder_url)
         assert folder is not None  # noqa: S101
-        os.makedirs(folder, exist_ok=True)
         import shutil  # noqa: PLC0415
 
-        target = os.path.join(folder, filename)
-        tmp = f"{target}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
         try:
-            shutil.copyfile(local, tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+            os.makedirs(folder, exist_ok=True)
+            with open(local, "rb") as source, _fs.atomic_file(os.path.join(folder, filename)) as f:
+                shutil.copyfileobj(source, f, _CHUNK)
+        except OSError as exc:  # the destination's fault: a file in the way, no permission
+            raise DownloadError(url, f"upload failed: {exc}") from exc
         return url
     if kind in {"http", "https"}:
         raise DownloadError(

@@ -118,10 +118,7 @@ def remove_artifact(hash: str) -> None:
     root = user_root()
     path = os.path.join(root, hash_)
     if os.path.lexists(path):
-        trash = trash_root(root)
-        failures = _fs.remove_tree(path, trash)
-        with contextlib.suppress(OSError):
-            os.rmdir(trash)  # only when empty: another removal may be using it
+        failures = _fs.remove_tree(path, trash_root(root))
         if failures:
             raise DepotError(path, f"could not remove {len(failures)} entries: {failures[0]}")
         return

@@ -20,7 +20,6 @@ leading ``/`` where we refuse.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import gzip
 import hashlib
@@ -30,6 +29,7 @@ import tarfile
 import zlib
 from typing import IO, TYPE_CHECKING
 
+from .. import _fs
 from ..errors import ArchiveError, UnsafeArchive, UnsupportedFile
 
 if TYPE_CHECKING:
@@ -111,33 +111,24 @@ def archive(top: str, tarball: str) -> str:
     Written to a temporary file beside ``tarball``, then renamed: a failure leaves no
     partial tarball.
     """
-    tmp = f"{tarball}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
     os.makedirs(os.path.dirname(os.path.abspath(tarball)), exist_ok=True)
-    try:
-        with open(tmp, "xb") as raw:
-            writer = _HashingWriter(raw)
-            with (
-                gzip.GzipFile(
-                    filename="", mode="wb", fileobj=writer, mtime=0, compresslevel=COMPRESS_LEVEL
-                ) as gz,
-                tarfile.TarFile(
-                    fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, copybufsize=_CHUNK
-                ) as tar,
-            ):
-                for arcname, path, st in _entries(top):
-                    info = _header(arcname, st, path)
-                    if info.isreg():
-                        with open(path, "rb") as f:
-                            tar.addfile(info, f)
-                    else:
-                        tar.addfile(info)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, tarball)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with _fs.atomic_file(tarball) as raw:
+        writer = _HashingWriter(raw)
+        with (
+            gzip.GzipFile(
+                filename="", mode="wb", fileobj=writer, mtime=0, compresslevel=COMPRESS_LEVEL
+            ) as gz,
+            tarfile.TarFile(
+                fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, copybufsize=_CHUNK
+            ) as tar,
+        ):
+            for arcname, path, st in _entries(top):
+                info = _header(arcname, st, path)
+                if info.isreg():
+                    with open(path, "rb") as f:
+                        tar.addfile(info, f)
+                else:
+                    tar.addfile(info)
     return writer.sha256.hexdigest()
 
 
