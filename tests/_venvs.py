@@ -91,14 +91,14 @@ def scratchspaces_wheel(dest: Path) -> Path:
         "scratchspaces",
         version.group(1),
         files,
-        requires=("platformdirs", "filelock", "tomli; python_version < '3.11'"),
+        requires=("platformdirs", "filelock", "tomli; python_version < '3.11'", "tomli-w"),
     )
 
 
 def runtime_wheels(dest: Path) -> list[Path]:
     """Wheels of scratchspaces and everything it needs at run time, for ``--no-index``."""
     wheels = [scratchspaces_wheel(dest)]
-    needed = ["platformdirs", "filelock"]
+    needed = ["platformdirs", "filelock", "tomli-w"]
     if sys.version_info < (3, 11):
         needed.append("tomli")
     wheels.extend(repackage_installed(dest, n) for n in needed)

@@ -22,6 +22,11 @@ SPACES_DIR = "scratchspaces"
 LOGS_DIR = "logs"
 # Trees being deleted are renamed here first (same filesystem), then removed.
 TRASH_DIR = ".trash"
+# The content cache's store (SPEC 6): a space of the library's own namespace whose key
+# cannot be a distribution's namespace (those are [a-z0-9-]), so no package's binding
+# space can take its place. gc collects its entries, never the space itself.
+CACHE_NAMESPACE = "scratchspaces"
+CACHE_KEY = "_cache"
 
 # The variables platformdirs reads for the user cache dir on this platform.
 if sys.platform == "win32":  # pragma: no cover - not run on the CI machine

@@ -19,6 +19,14 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
 
+def listdir(path: str) -> list[str]:
+    """Return the names in the directory ``path``; none if it cannot be read."""
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
 def tree_size(path: str | os.PathLike[str]) -> int:
     """Return the apparent size of ``path`` in bytes, a file linked twice counted once.
 

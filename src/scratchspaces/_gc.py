@@ -156,13 +156,13 @@ def _prune_stamps(depot: str, log: dict[str, tuple[datetime, list[str]]]) -> Non
     """
     root = os.path.join(_usage.logs_dir(depot), _usage.STAMPS_NAME)
     spaces_root = os.path.join(depot, _depot.SPACES_DIR)
-    for namespace in _listdir(root):
+    for namespace in _fs.listdir(root):
         ns_dir = os.path.join(root, namespace)
-        for key in _listdir(ns_dir):
+        for key in _fs.listdir(ns_dir):
             key_dir = os.path.join(ns_dir, key)
             entry = log.get(os.path.join(spaces_root, namespace, key))
             keep = {_usage.parent_hash(p) for p in entry[1]} if entry else set()
-            for stamp in _listdir(key_dir):
+            for stamp in _fs.listdir(key_dir):
                 if stamp not in keep:
                     with contextlib.suppress(OSError):
                         os.unlink(os.path.join(key_dir, stamp))
@@ -172,20 +172,13 @@ def _prune_stamps(depot: str, log: dict[str, tuple[datetime, list[str]]]) -> Non
             os.rmdir(ns_dir)
 
 
-def _listdir(path: str) -> list[str]:
-    try:
-        return os.listdir(path)
-    except OSError:
-        return []
-
-
 def _remove_stale_temporaries(depot: str) -> None:
     """Remove what a writer killed mid-``atomic_write`` left in ``logs``.
 
     Every writer of these files holds the lock we hold, so any temporary is stale.
     """
     logs = _usage.logs_dir(depot)
-    for name in _listdir(logs):
+    for name in _fs.listdir(logs):
         if ".tmp-" in name:
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(logs, name))
@@ -193,7 +186,7 @@ def _remove_stale_temporaries(depot: str) -> None:
 
 def _remove_empty_namespaces(depot: str) -> None:
     root = os.path.join(depot, _depot.SPACES_DIR)
-    for namespace in _listdir(root):
+    for namespace in _fs.listdir(root):
         with contextlib.suppress(OSError):
             os.rmdir(os.path.join(root, namespace))  # only succeeds when empty
 
@@ -259,6 +252,12 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, artifacts_too: bool) 
     if not dry_run:
         with contextlib.suppress(OSError):
             os.rmdir(trash_root)
+    # The content cache after the spaces: a binding file in a space deleted just now
+    # releases its entries in this same call (and in a dry run, counts as deleted).
+    cache = None
+    if artifacts_too:
+        cache = _recycle_cache(depot, rules, dry_run=dry_run, gone=plan.delete)
+        deleted.update(cache.deleted)
     if failures:
         from ._warn import warn_once  # noqa: PLC0415
 
@@ -269,9 +268,23 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, artifacts_too: bool) 
         )
     return GCReport(
         deleted=deleted,
-        orphaned=[Path(p) for p in plan.orphaned + artifacts.orphaned],
-        kept=[Path(p) for p in plan.kept + artifacts.kept],
+        orphaned=[Path(p) for p in plan.orphaned + artifacts.orphaned]
+        + (cache.orphaned if cache else []),
+        kept=[Path(p) for p in plan.kept + artifacts.kept] + (cache.kept if cache else []),
         freed_bytes=sum(deleted.values()),
+    )
+
+
+def _recycle_cache(depot: str, rules: _Rules, *, dry_run: bool, gone: list[str]) -> GCReport:
+    """Recycle the depot's content cache with gc's delay (SPEC 6)."""
+    from .cache import _recycle, _store  # noqa: PLC0415
+
+    return _recycle.recycle(
+        _store.store_of_depot(depot),
+        collect_delay=rules.collect_delay,
+        now=rules.now,
+        dry_run=dry_run,
+        gone=gone,
     )
 
 
@@ -341,7 +354,7 @@ def _write_artifact_usage(depot: str, usage: dict[str, datetime]) -> None:
     _fs.atomic_write(path, data)
     stamps = os.path.join(_usage.logs_dir(depot), _bindings.USAGE_STAMPS)
     keep = {_usage.parent_hash(toml) for toml in usage}
-    for name in _listdir(stamps):
+    for name in _fs.listdir(stamps):
         if name not in keep:
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(stamps, name))
@@ -356,7 +369,7 @@ def _remove_stale_artifact_temporaries(depot: str, rules: _Rules, trash_root: st
 
     root = os.path.join(depot, _store.ARTIFACTS_DIR)
     failures: list[str] = []
-    for name in _listdir(root):
+    for name in _fs.listdir(root):
         path = os.path.join(root, name)
         if not name.startswith(_store.TMP_PREFIX):
             continue

@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING, NamedTuple
 
 from . import _fs, _records
-from ._depot import SPACES_DIR
+from ._depot import CACHE_KEY, CACHE_NAMESPACE, SPACES_DIR
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -37,7 +37,11 @@ class SpaceInfo(NamedTuple):
 
 
 def spaces_on_disk(depot: str) -> list[tuple[str, str, str]]:
-    """Return ``(path, namespace, key)`` of every space directory in ``depot``, sorted."""
+    """Return ``(path, namespace, key)`` of every space directory in ``depot``, sorted.
+
+    The content cache's store is not among them: gc collects its entries one by one,
+    never the store as a whole, and ``du`` shows it on a line of its own.
+    """
     root = os.path.join(depot, SPACES_DIR)
     found: list[tuple[str, str, str]] = []
     try:
@@ -52,6 +56,7 @@ def spaces_on_disk(depot: str) -> list[tuple[str, str, str]]:
                     (entry.path, namespace, entry.name)
                     for entry in sorted(keys, key=lambda e: e.name)
                     if entry.is_dir(follow_symlinks=False)
+                    and (namespace, entry.name) != (CACHE_NAMESPACE, CACHE_KEY)
                 )
         except OSError:
             continue

@@ -296,9 +296,13 @@ def read_orphanage(depot: str) -> dict[str, datetime]:
     A damaged file is read as empty, with one warning: every orphan then starts a new
     grace period, which errs on the side of keeping data.
     """
+    return read_orphanage_file(orphanage_path(depot))
+
+
+def read_orphanage_file(path: str) -> dict[str, datetime]:
+    """Return key -> time from an orphanage file (the depot's or the content cache's)."""
     from . import _toml  # noqa: PLC0415
 
-    path = orphanage_path(depot)
     try:
         with open(path, "rb") as f:
             data = _toml.load(f)
@@ -324,7 +328,12 @@ def _toml_time(when: datetime) -> str:
 
 def write_orphanage(depot: str, entries: dict[str, datetime]) -> None:
     """Atomically write the orphanage in Julia's shape: ``"<path>" = <time>``."""
+    write_orphanage_file(orphanage_path(depot), entries)
+
+
+def write_orphanage_file(path: str, entries: dict[str, datetime]) -> None:
+    """Atomically write an orphanage file: ``"<key>" = <time>`` per line."""
     text = "".join(
-        f"{toml_string(path)} = {_toml_time(when)}\n" for path, when in sorted(entries.items())
+        f"{toml_string(key)} = {_toml_time(when)}\n" for key, when in sorted(entries.items())
     )
-    atomic_write(orphanage_path(depot), text.encode("utf-8"))
+    atomic_write(path, text.encode("utf-8"))

@@ -14,7 +14,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import _cli_artifacts, _depot, _fs, _identity, _inventory, _spaces
+from . import _cli_artifacts, _cli_cache, _depot, _fs, _identity, _inventory, _spaces
 from ._version import __version__
 from .errors import ScratchspacesError
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
+    from ._gc import GCReport
     from ._identity import PkgSpec
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
@@ -221,6 +222,30 @@ def parse_size(text: str) -> int:
     return int(amount * _SIZE_UNITS[unit])
 
 
+def delay_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """Add ``--collect-delay DURATION`` (default 7d)."""
+    parser.add_argument(
+        "--collect-delay",
+        type=parse_duration,
+        default=timedelta(days=7),
+        metavar="DURATION",
+        help=f"{help} (default 7d)",
+    )
+
+
+def print_report_json(report: GCReport, **extra: object) -> None:
+    """Print a GCReport for scripts."""
+    data = {
+        **extra,
+        "deleted": {str(p): n for p, n in report.deleted.items()},
+        "orphaned": [str(p) for p in report.orphaned],
+        "kept": [str(p) for p in report.kept],
+        "freed_bytes": report.freed_bytes,
+    }
+    json.dump(data, sys.stdout, indent=2)
+    print()
+
+
 def _cmd_gc(args: argparse.Namespace) -> int:
     from ._gc import gc  # noqa: PLC0415 - dataclasses only when collecting
 
@@ -232,26 +257,22 @@ def _cmd_gc(args: argparse.Namespace) -> int:
         all_depots=args.all_depots,
     )
     if args.json:
-        data = {
-            "dry_run": args.dry_run,
-            "deleted": {str(p): n for p, n in report.deleted.items()},
-            "orphaned": [str(p) for p in report.orphaned],
-            "kept": [str(p) for p in report.kept],
-            "freed_bytes": report.freed_bytes,
-        }
-        json.dump(data, sys.stdout, indent=2)
-        print()
+        print_report_json(report, dry_run=args.dry_run)
         return 0
     verb = "Would delete" if args.dry_run else "Deleted"
     for path, size in sorted(report.deleted.items()):
         print(f"{'would delete' if args.dry_run else 'deleted'} {path} ({format_bytes(size)})")
     stores = _artifact_stores()
+    user = _depot.user_depot_string()
     artifacts = sum(1 for p in report.deleted if p.parent in stores)
-    count = len(report.deleted) - artifacts
+    entries = sum(1 for p in report.deleted if _cli_cache.is_entry(p, user))
+    count = len(report.deleted) - artifacts - entries
     freed = format_bytes(report.freed_bytes)
     summary = f"{verb} {count} scratch space{'s' * (count != 1)}"
     if artifacts:
-        summary += f" and {artifacts} artifact{'s' * (artifacts != 1)}"
+        summary += f", {artifacts} artifact{'s' * (artifacts != 1)}"
+    if entries:
+        summary += f", {entries} cache entr{'y' if entries == 1 else 'ies'}"
     summary += f" ({freed})"
     if report.orphaned:
         until = _kept_until(report.orphaned, args.collect_delay)
@@ -275,11 +296,20 @@ def _kept_until(orphans: Sequence[Path], delay: timedelta) -> str:
     seen: dict[str, datetime] = {}
     # <depot>/scratchspaces/<namespace>/<key> or <depot>/artifacts/<hash>
     stores = _artifact_stores()
+    user = _depot.user_depot_string()
     depots = {
-        str(p.parent.parent if p.parent in stores else p.parent.parent.parent) for p in orphans
+        str(p.parent.parent if p.parent in stores else p.parent.parent.parent)
+        for p in orphans
+        if not _cli_cache.is_entry(p, user)
     }
     for depot in depots:
         seen.update(_records.read_orphanage(depot))
+    # the content cache's orphanage is keyed by entry id
+    entries_root = _cli_cache.entries_root(user)
+    cached = _records.read_orphanage_file(
+        os.path.join(os.path.dirname(entries_root), "orphaned.toml")
+    )
+    seen.update({os.path.join(entries_root, i[:2], i): t for i, t in cached.items()})
     first = min(seen.get(str(p), now) for p in orphans)
     return f"{first + delay:%Y-%m-%d}"
 
@@ -294,12 +324,14 @@ def _cmd_du(args: argparse.Namespace) -> int:
         count_size[0] += 1
         count_size[1] += info.size
     artifacts = [_fs.tree_size(p) for _h, p in _cli_artifacts.installed_in(depot)]
-    total = sum(i.size for i in infos) + sum(artifacts)
+    entries, cached = _cli_cache.usage(depot)
+    total = sum(i.size for i in infos) + sum(artifacts) + cached
     if args.json:
         data = {
             "depot": depot,
             "namespaces": {n: {"spaces": c, "bytes": b} for n, (c, b) in per_namespace.items()},
             "artifacts": {"count": len(artifacts), "bytes": sum(artifacts)},
+            "cache": {"count": entries, "bytes": cached},
             "total_bytes": total,
         }
         json.dump(data, sys.stdout, indent=2)
@@ -307,7 +339,8 @@ def _cmd_du(args: argparse.Namespace) -> int:
         return 0
     rows = [[n, str(c), format_bytes(b)] for n, (c, b) in sorted(per_namespace.items())]
     rows.append(["(artifacts)", str(len(artifacts)), format_bytes(sum(artifacts))])
-    rows.append(["total", str(len(infos) + len(artifacts)), format_bytes(total)])
+    rows.append(["(cache)", str(entries), format_bytes(cached)])
+    rows.append(["total", str(len(infos) + len(artifacts) + entries), format_bytes(total)])
     print_table(["NAMESPACE", "ENTRIES", "SIZE"], rows, right={1, 2})
     return 0
 
@@ -348,13 +381,7 @@ def _parser() -> argparse.ArgumentParser:
     clear.set_defaults(func=_cmd_clear)
 
     collect = commands.add_parser("gc", help="delete the spaces nobody uses any more")
-    collect.add_argument(
-        "--collect-delay",
-        type=parse_duration,
-        default=timedelta(days=7),
-        metavar="DURATION",
-        help="how long an orphan is kept (default 7d)",
-    )
+    delay_option(collect, "how long an orphan is kept")
     collect.add_argument(
         "--max-age",
         type=parse_duration,
@@ -375,8 +402,11 @@ def _parser() -> argparse.ArgumentParser:
     collect.set_defaults(func=_cmd_gc)
 
     _cli_artifacts.add_commands(commands)
+    _cli_cache.add_commands(commands)
 
-    usage = commands.add_parser("du", help="bytes per namespace, artifacts, and the total")
+    usage = commands.add_parser(
+        "du", help="bytes per namespace, artifacts, the content cache, and the total"
+    )
     usage.add_argument("--json", action="store_true", help="machine-readable output")
     usage.set_defaults(func=_cmd_du)
     return parser

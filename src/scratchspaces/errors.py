@@ -91,17 +91,20 @@ class InvalidHash(ScratchspacesError, ValueError):  # noqa: N818 - reads as a st
 
 
 class UnsupportedFile(ScratchspacesError, ValueError):  # noqa: N818 - reads as a state
-    """A tree holds something git cannot store: a FIFO, a socket, a device."""
+    """Something a tree cannot hold: a FIFO, socket or device; in the cache, an outward link."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, reason: str | None = None) -> None:
         self.path = path
+        self.reason = reason
         super().__init__(
-            f"cannot hash {path!r}: only regular files, directories and symlinks can be "
+            f"cannot store {path!r}: {reason}"
+            if reason
+            else f"cannot hash {path!r}: only regular files, directories and symlinks can be "
             "part of an artifact"
         )
 
-    def __reduce__(self) -> tuple[type[UnsupportedFile], tuple[str]]:
-        return (type(self), (self.path,))
+    def __reduce__(self) -> tuple[type[UnsupportedFile], tuple[str, str | None]]:
+        return (type(self), (self.path, self.reason))
 
 
 class HashMismatch(ScratchspacesError, ValueError):  # noqa: N818 - named like pip's HashMismatch

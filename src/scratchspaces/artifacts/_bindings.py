@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import _depot, _fs, _usage
-from ..errors import BindingExists, DepotError, InvalidArtifactsToml
+from ..errors import BindingExists, InvalidArtifactsToml
 from ._store import check_hash
 
 if TYPE_CHECKING:
@@ -129,18 +129,11 @@ def load(path: str) -> dict[str, Any]:
 
     Raises:
         InvalidArtifactsToml: the file is not valid TOML.
+        DepotError: it cannot be read.
     """
     from .. import _toml  # noqa: PLC0415
 
-    try:
-        with open(path, "rb") as f:
-            return _toml.load(f)
-    except FileNotFoundError:
-        return {}
-    except ValueError as exc:
-        raise InvalidArtifactsToml(path, None, f"not valid TOML ({exc})") from exc
-    except OSError as exc:
-        raise DepotError(path, f"cannot read it ({exc.strerror or exc})") from exc
+    return _toml.load_bindings(path)
 
 
 def _check_hex(value: object, digits: int) -> bool:

@@ -24,7 +24,7 @@ import os
 import stat
 import sys
 import threading
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from ..errors import UnsupportedFile
 
@@ -59,6 +59,7 @@ _RELATIVE = os.open in os.supports_dir_fd and os.readlink in os.supports_dir_fd
 _EXECUTABLE_BITS = sys.platform != "win32"  # Windows has no executable bit: git says 100644
 
 _local = threading.local()
+SEP = os.sep.encode()
 
 
 def _buffer() -> memoryview:
@@ -147,9 +148,10 @@ def blob_hash_of_bytes(data: bytes, algorithm: Algorithm = "sha1") -> bytes:
 class _Dir:
     """One directory of the walk."""
 
-    __slots__ = ("dirs", "files", "links")
+    __slots__ = ("dirs", "files", "links", "path")
 
-    def __init__(self) -> None:
+    def __init__(self, path: bytes) -> None:
+        self.path = path
         self.dirs: list[tuple[bytes, _Dir]] = []
         self.files: list[tuple[bytes, bytes, int]] = []  # name, mode, index into the hashes
         self.links: list[tuple[bytes, bytes]] = []  # name, target
@@ -163,7 +165,7 @@ def _walk(
     Returns every directory, parents first; the hash of every regular file (``b""``
     for a large one, still to hash); and the large files as (path, size, index).
     """
-    root = _Dir()
+    root = _Dir(top)
     dirs = [root]
     hashes: list[bytes] = []
     large: list[tuple[bytes, int, int]] = []
@@ -218,7 +220,7 @@ def _scan(
                 finally:
                     os.close(fd)
             elif entry.is_dir(follow_symlinks=False):
-                child = _Dir()
+                child = _Dir(entry.path)
                 node.dirs.append((name, child))
                 subdirs.append((entry.path, child))
             elif entry.is_symlink():
@@ -269,6 +271,35 @@ def _hash_large_files(
             pass
 
 
+def _hash(
+    path: str | os.PathLike[str], algorithm: Algorithm, threads: int | None
+) -> tuple[str, bytes, list[_Dir], list[bytes]]:
+    """Walk and hash ``path``: its tree hash, its path as bytes, the walk and the blobs."""
+    new = _new(algorithm)
+    top = os.fspath(path)
+    if not os.path.isdir(top):
+        raise NotADirectoryError(f"not a directory: {top!r}")
+    # bytes all the way: names come out of the listing as git stores them, unencoded
+    top_bytes = os.fsencode(top)
+    dirs, hashes, large = _walk(top_bytes, new)
+    _hash_large_files(large, hashes, new, threads)
+    digests: dict[int, bytes] = {}
+    for node in reversed(dirs):  # children before parents
+        entries = [(name, mode, hashes[index]) for name, mode, index in node.files]
+        entries += [
+            (name, _MODE_LINK, new(b"blob %d\0" % len(t) + t).digest()) for name, t in node.links
+        ]
+        entries += [(name, _MODE_TREE, digests[id(d)]) for name, d in node.dirs if id(d) in digests]
+        if not entries:
+            continue  # an empty directory (or only empty ones): git cannot store it
+        # git sorts a tree's entries by name, a directory's name as if it ended in "/".
+        entries.sort(key=lambda e: e[0] + b"/" if e[1] == _MODE_TREE else e[0])
+        body = b"".join(mode + b" " + name + b"\0" + digest for name, mode, digest in entries)
+        digests[id(node)] = new(b"tree %d\0" % len(body) + body).digest()
+    tree = digests.get(id(dirs[0]), new(b"tree 0\0").digest()).hex()
+    return tree, top_bytes, dirs, hashes
+
+
 def tree_hash(
     path: str | os.PathLike[str], algorithm: Algorithm = "sha1", *, threads: int | None = None
 ) -> str:
@@ -285,24 +316,40 @@ def tree_hash(
         UnsupportedFile: the tree holds a FIFO, socket or device.
         ValueError: an unknown algorithm.
     """
-    new = _new(algorithm)
-    top = os.fspath(path)
-    if not os.path.isdir(top):
-        raise NotADirectoryError(f"not a directory: {top!r}")
-    # bytes all the way: names come out of the listing as git stores them, unencoded
-    dirs, hashes, large = _walk(os.fsencode(top), new)
-    _hash_large_files(large, hashes, new, threads)
-    digests: dict[int, bytes] = {}
-    for node in reversed(dirs):  # children before parents
-        entries = [(name, mode, hashes[index]) for name, mode, index in node.files]
-        entries += [
-            (name, _MODE_LINK, new(b"blob %d\0" % len(t) + t).digest()) for name, t in node.links
-        ]
-        entries += [(name, _MODE_TREE, digests[id(d)]) for name, d in node.dirs if id(d) in digests]
-        if not entries:
-            continue  # an empty directory (or only empty ones): git cannot store it
-        # git sorts a tree's entries by name, a directory's name as if it ended in "/".
-        entries.sort(key=lambda e: e[0] + b"/" if e[1] == _MODE_TREE else e[0])
-        body = b"".join(mode + b" " + name + b"\0" + digest for name, mode, digest in entries)
-        digests[id(node)] = new(b"tree %d\0" % len(body) + body).digest()
-    return digests.get(id(dirs[0]), new(b"tree 0\0").digest()).hex()
+    return _hash(path, algorithm, threads)[0]
+
+
+class Listing(NamedTuple):
+    """A directory as :func:`tree_listing` found it, paths relative to it (bytes)."""
+
+    tree: str
+    """The git tree hash of the directory."""
+    dirs: list[bytes]
+    """Every subdirectory, parents before children (empty ones too)."""
+    files: list[tuple[bytes, bytes, bool]]
+    """Every regular file: (path, raw blob hash, executable)."""
+    links: list[tuple[bytes, bytes]]
+    """Every symlink: (path, target)."""
+
+
+def tree_listing(
+    path: str | os.PathLike[str], algorithm: Algorithm = "sha256", *, threads: int | None = None
+) -> Listing:
+    """Return the tree hash of ``path`` and what it holds, from one walk and one hash each.
+
+    Raises:
+        NotADirectoryError: ``path`` is not a directory.
+        UnsupportedFile: the tree holds a FIFO, socket or device.
+    """
+    tree, top, dirs, hashes = _hash(path, algorithm, threads)
+    cut = len(top.rstrip(SEP)) + 1
+    listing = Listing(tree, [], [], [])
+    for node in dirs[1:]:
+        listing.dirs.append(node.path[cut:])
+    for node in dirs:
+        prefix = node.path[cut:] + SEP if node is not dirs[0] else b""
+        listing.files.extend(
+            (prefix + n, hashes[i], mode == _MODE_EXEC) for n, mode, i in node.files
+        )
+        listing.links.extend((prefix + n, target) for n, target in node.links)
+    return listing

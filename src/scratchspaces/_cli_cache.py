@@ -1,0 +1,149 @@
+"""``scratchspaces cache ...``: list and recycle the content cache's entries."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from . import _depot
+
+if TYPE_CHECKING:
+    import argparse
+    from pathlib import Path
+
+
+def store() -> str:
+    """Return the user depot's store (whether or not it exists)."""
+    from .cache import _store  # noqa: PLC0415
+
+    return _store.store_of_depot(_depot.user_depot_string())
+
+
+def entries_root(depot: str) -> str:
+    """Return ``<store>/artifacts`` of ``depot``: what tells a cache entry from a space."""
+    from .cache import _store  # noqa: PLC0415
+
+    return os.path.join(_store.store_of_depot(depot), _store.ENTRIES_DIR)
+
+
+def is_entry(path: Path, depot: str) -> bool:
+    """Return whether ``path`` (from a GCReport) is one of ``depot``'s cache entries."""
+    return str(path.parent.parent) == entries_root(depot)
+
+
+def usage(depot: str) -> tuple[int, int]:
+    """Return how many entries the depot's cache holds and their bytes (files once)."""
+    from . import _fs  # noqa: PLC0415
+    from .cache import _store  # noqa: PLC0415
+
+    found = _store.entries_on_disk(_store.store_of_depot(depot))
+    return len(found), _fs.tree_size(entries_root(depot))
+
+
+def _who(toml: str, binding_spaces: str) -> str:
+    """Return the package a binding file belongs to, or the file's path."""
+    if os.path.dirname(os.path.dirname(toml)) == binding_spaces:
+        return os.path.basename(os.path.dirname(toml))
+    return toml
+
+
+def describe() -> list[dict[str, Any]]:
+    """Return one description per entry: id, kind, path, bytes, bindings, orphaned since."""
+    from . import _records  # noqa: PLC0415
+    from .cache import _bindings, _recycle, _store  # noqa: PLC0415
+
+    root = store()
+    standing, _damaged = _recycle.survey(root, _recycle.Bindings())
+    via: dict[str, list[dict[str, str]]] = {}
+    for id_, uses in standing.items():
+        for use, (_when, files) in uses.items():
+            for file in files:
+                via.setdefault(file, []).append(
+                    {"file": use.toml, "name": use.name, "through": id_}
+                )
+    orphans = _records.read_orphanage_file(os.path.join(root, _bindings.ORPHANAGE_NAME))
+    found = []
+    for id_, path in sorted(_store.entries_on_disk(root).items()):
+        bound: list[dict[str, str]] = [
+            {"file": use.toml, "name": use.name} for use in sorted(standing.get(id_, {}))
+        ]
+        since = orphans.get(id_)
+        found.append(
+            {
+                "id": id_,
+                "kind": _store.kind_of(path),
+                "path": path,
+                "bytes": _store.entry_size(path),
+                "bound_as": bound + via.get(id_, []),
+                "orphaned_since": since.isoformat() if since else None,
+            }
+        )
+    return found
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    found = describe()
+    if args.json:
+        json.dump(found, sys.stdout, indent=2)
+        print()
+        return 0
+    from .cli import format_bytes, print_table  # noqa: PLC0415 - cli imports this module
+
+    if not found:
+        print(f"The content cache at {store()} is empty.")
+        return 0
+    spaces = os.path.dirname(store())
+    rows = []
+    for entry in found:
+        names = [
+            f"{b['name']} ({_who(b['file'], spaces)}"
+            + (f", in {b['through'][:12]}…)" if "through" in b else ")")
+            for b in entry["bound_as"]
+        ]
+        if not names:
+            since = entry["orphaned_since"]
+            names = [f"(orphaned since {since[:10]})" if since else "(unbound)"]
+        rows.append([entry["id"], entry["kind"], format_bytes(entry["bytes"]), ", ".join(names)])
+    print_table(["ENTRY", "KIND", "SIZE", "BOUND AS (PACKAGE OR FILE)"], rows, right={2})
+    return 0
+
+
+def cmd_recycle(args: argparse.Namespace) -> int:
+    from .cache import _recycle  # noqa: PLC0415
+
+    report = _recycle.recycle(store(), collect_delay=args.collect_delay)
+    from .cli import format_bytes, print_report_json  # noqa: PLC0415 - cli imports this module
+
+    if args.json:
+        print_report_json(report)
+        return 0
+
+    for path, size in sorted(report.deleted.items()):
+        print(f"deleted {path} ({format_bytes(size)})")
+    count = len(report.deleted)
+    summary = (
+        f"Deleted {count} entr{'y' if count == 1 else 'ies'} ({format_bytes(report.freed_bytes)})"
+    )
+    if report.orphaned:
+        summary += f"; {len(report.orphaned)} orphaned, kept for now"
+    print(f"{summary}; {len(report.kept)} bound.")
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``cache`` and its subcommands."""
+    from .cli import delay_option  # noqa: PLC0415 - cli imports this module
+
+    group = commands.add_parser("cache", help="the content cache")
+    sub = group.add_subparsers(dest="cache_command", required=True, metavar="COMMAND")
+
+    listing = sub.add_parser("list", help="entry, kind, size, and the names that bind it")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(func=cmd_list)
+
+    recycle = sub.add_parser("recycle", help="delete the entries nothing has bound for a while")
+    delay_option(recycle, "how long an unbound entry is kept")
+    recycle.add_argument("--json", action="store_true", help="machine-readable output")
+    recycle.set_defaults(func=cmd_recycle)

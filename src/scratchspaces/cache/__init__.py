@@ -1,0 +1,357 @@
+"""The content cache: run-time, content-addressed entries shared by every package (SPEC 6).
+
+For data a package decides at run time to keep (downloads, converted datasets). Each
+entry is named by its content: a file by its sha256 git blob hash, a directory by its
+sha256 git tree hash, stored as a tree of links to its files, so a file that many
+directories hold is stored once. A package binds entries by name in its own binding
+file; once nothing binds an entry, recycling frees it::
+
+    from scratchspaces import cache
+
+    toml = cache.my_artifacts_toml()
+    h = cache.my_artifact_hash("iris", toml)
+    if h is None or not cache.my_artifact_exists(h):
+        h = cache.download_my_artifact("https://example.org/iris.csv", "iris", toml)
+    data = cache.my_artifact_path(h).read_text()
+
+The binding file lives in a space of the ``scratchspaces`` namespace keyed by the
+package, kept alive by the package: when it is uninstalled and gc collects that space,
+its bindings go, and the entries only they held become orphans. The names follow
+Julia's OhMyArtifacts without the ``!``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from .. import _depot, _identity, _spaces
+from ..errors import ArtifactNotFound, BindingExists, DownloadError, InvalidArtifactsToml
+from . import _bindings, _recycle, _store
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .._gc import GCReport
+    from .._identity import PkgSpec
+
+BINDINGS_NAME = "Artifacts.toml"
+
+# How a binding that exists is treated: raise, replace, or replace only if its entry
+# is gone (a download re-creating a recycled entry).
+_Replace = Literal["never", "always", "if-missing"]
+
+
+def _store_in_use() -> str:
+    store = _store.current_store()
+    _recycle.auto(store)
+    return store
+
+
+def my_artifacts_toml(pkg: PkgSpec = None) -> Path:
+    """Return the binding file of ``pkg`` (default: the calling package), creating its space.
+
+    The file is ``Artifacts.toml`` in the space
+    ``get_scratch(<pkg's namespace>, "scratchspaces", calling_pkg=<pkg>)``: the package's
+    lifecycle keeps it, and gc collects it (and so its bindings) once the package is
+    gone. The file itself is created by the first binding.
+    """
+    namespace, parent = _identity.resolve(pkg, None, sys._getframe(1).f_globals)
+    _spaces.check_key(namespace)
+    space = _spaces.get_space(namespace, _depot.CACHE_NAMESPACE, parent)
+    _recycle.auto(_store.current_store())
+    return space / BINDINGS_NAME
+
+
+def my_artifact_path(hash: str) -> Path:
+    """Return where entry ``hash`` is, or would be; creates nothing.
+
+    Raises:
+        InvalidHash: ``hash`` is not an entry's id.
+    """
+    return Path(_store.entry_path(_store.current_store(), _store.check_id(hash)))
+
+
+def my_artifact_exists(hash: str) -> bool:
+    """Return whether entry ``hash`` is in the cache.
+
+    Raises:
+        InvalidHash: ``hash`` is not an entry's id.
+    """
+    return os.path.lexists(_store.entry_path(_store_in_use(), _store.check_id(hash)))
+
+
+def my_artifact_hash(name: str, artifacts_toml: str | os.PathLike[str]) -> str | None:
+    """Return the id bound to ``name`` in ``artifacts_toml``, or None (no file, no name).
+
+    Raises:
+        InvalidArtifactsToml: the file is not valid TOML, or the binding is malformed.
+    """
+    _store_in_use()
+    toml = os.path.abspath(os.fspath(artifacts_toml))
+    return _bindings.bound_id(_bindings.load(toml), name, toml)
+
+
+def create_my_artifact(fn: Callable[[Path], str | os.PathLike[str] | None]) -> str:
+    """Store what ``fn`` makes as an entry; return its id.
+
+    ``fn(working_dir)`` fills the fresh, empty directory ``working_dir`` and returns the
+    path of what to store inside it (a file or a directory, absolute or relative to
+    it), or None for the whole directory. A file is stored as a file entry named by its
+    sha256 git blob hash (``.x`` appended if it is executable); a directory as a
+    directory entry named by its sha256 git tree hash, in which each file is a relative
+    link to its file entry. Entries are read-only; content that exists already costs a
+    hash and changes nothing. ``fn`` runs with no lock held.
+
+    Raises:
+        ValueError: ``fn`` returned a path outside ``working_dir``.
+        FileNotFoundError: ``fn`` returned a path that does not exist.
+        UnsupportedFile: a FIFO, socket or device, or a symlink out of the directory.
+        Exception: whatever ``fn`` raised; nothing is left behind.
+    """
+    store = _store_in_use()
+    _store.ensure_store(store)
+    return _create(store, fn, None)
+
+
+def _result_path(work: str, result: str | os.PathLike[str] | None) -> str:
+    if result is None:
+        path = given = work
+    else:
+        if not isinstance(result, str | bytes | os.PathLike):
+            raise TypeError(
+                "create_my_artifact: fn must return a path inside its working directory "
+                f"or None, not {type(result).__name__}"
+            )
+        given = os.fspath(result)
+        if not isinstance(given, str):
+            given = os.fsdecode(given)
+        path = given if os.path.isabs(given) else os.path.join(work, given)
+    real = os.path.realpath(path)
+    top = os.path.realpath(work)
+    if real != top and not real.startswith(os.path.join(top, "")):
+        raise ValueError(
+            f"create_my_artifact: fn returned {given!r}, which is outside its working "
+            f"directory {work}"
+        )
+    if not os.path.lexists(real):
+        raise FileNotFoundError(f"create_my_artifact: fn returned {given!r}, which does not exist")
+    return real
+
+
+def _create(
+    store: str,
+    fn: Callable[[Path], str | os.PathLike[str] | None],
+    binding: tuple[str, str, _Replace] | None,
+) -> str:
+    with _store.temporary(store, "create") as tmp:
+        work = os.path.join(tmp, "work")
+        os.mkdir(work)
+        source = _result_path(work, fn(Path(work)))
+        if os.path.isdir(source):
+            listing = _store.hash_directory(source)
+            id_ = listing.tree
+
+            def prepare() -> _store.Prepared:
+                return _store.prepare_directory(source, listing, os.path.join(tmp, "shadow"))
+
+            def whole() -> bool:
+                return os.path.lexists(_store.entry_path(store, id_)) and all(
+                    os.path.lexists(_store.entry_path(store, _store.file_id(d, executable=x)))
+                    for _rel, d, x in listing.files
+                )
+        else:
+            prepared_file = _store.prepare_file(source)
+            id_ = prepared_file.id
+
+            def prepare() -> _store.Prepared:
+                return prepared_file
+
+            def whole() -> bool:
+                return os.path.lexists(_store.entry_path(store, id_))
+
+        # One creator per entry: the others wait, then find it whole and change nothing.
+        with _store.named_lock(store, id_):
+            prepared = None if whole() else prepare()
+            if binding is None:
+                if prepared is not None:
+                    with _store.store_lock(store):
+                        prepared.publish(store)
+            else:
+                toml, name, replace = binding
+                with _bindings.binding_lock(toml):
+                    _bind_locked(store, toml, name, id_, replace=replace, prepared=prepared)
+    return id_
+
+
+def _check_binding_args(artifacts_toml: str | os.PathLike[str], name: object) -> str:
+    if not isinstance(name, str) or not name:
+        raise InvalidArtifactsToml(
+            os.fspath(artifacts_toml), repr(name), "a name is a non-empty string"
+        )
+    toml = os.path.abspath(os.fspath(artifacts_toml))
+    if not os.path.isdir(os.path.dirname(toml)):
+        raise FileNotFoundError(f"the directory of the binding file {toml} does not exist")
+    return toml
+
+
+def _bind_locked(
+    store: str,
+    toml: str,
+    name: str,
+    id_: str,
+    *,
+    replace: _Replace,
+    prepared: _store.Prepared | None = None,
+) -> None:
+    """Bind under the binding file's lock: publish, write the file, record, all at once."""
+    data = _bindings.load(toml)
+    if name in data:
+        current = _bindings.bound_id(data, name, toml)  # a malformed one is not overwritten
+        replaceable = replace == "always" or (
+            replace == "if-missing"
+            and (current is None or not os.path.lexists(_store.entry_path(store, current)))
+        )
+        if not replaceable:
+            raise BindingExists(toml, name)
+    with _store.store_lock(store):
+        if prepared is not None:
+            prepared.publish(store)
+        path = _store.entry_path(store, id_)
+        if not os.path.lexists(path):
+            raise ArtifactNotFound(id_, f"not in the content cache ({path})")
+        files = _store.reached(path) if _store.kind_of(path) == "directory" else None
+        data[name] = {"sha256": id_}
+        _bindings.write(toml, data)
+        now = datetime.now(timezone.utc).timestamp()
+        _bindings.append_record(
+            store, _bindings.format_record(id_, _bindings.Use(toml, name), now, files)
+        )
+
+
+def bind_my_artifact(
+    artifacts_toml: str | os.PathLike[str], name: str, hash: str, *, force: bool = False
+) -> None:
+    """Bind ``name`` to entry ``hash`` in ``artifacts_toml`` (created if missing).
+
+    The binding is ``[name]`` with ``sha256 = "<hash>"``. It is recorded in the usage
+    records for the entry, and for every file entry a directory entry reaches, so
+    recycling keeps them while the binding stands.
+
+    Raises:
+        BindingExists: ``name`` is bound and ``force`` is false.
+        ArtifactNotFound: ``hash`` is not in the cache (recycled, or never created).
+        InvalidHash: ``hash`` is not an entry's id.
+        InvalidArtifactsToml: the file is malformed (it is not overwritten).
+    """
+    id_ = _store.check_id(hash)
+    toml = _check_binding_args(artifacts_toml, name)
+    store = _store_in_use()
+    _store.ensure_store(store)
+    with _bindings.binding_lock(toml):
+        _bind_locked(store, toml, name, id_, replace="always" if force else "never")
+
+
+def unbind_my_artifact(artifacts_toml: str | os.PathLike[str], name: str) -> None:
+    """Remove the binding of ``name``; no error if there is none.
+
+    The entry stays until recycling finds nothing else binds it and its grace period
+    has passed.
+    """
+    _store_in_use()
+    toml = os.path.abspath(os.fspath(artifacts_toml))
+    if not os.path.isfile(toml):
+        return
+    with _bindings.binding_lock(toml):
+        data = _bindings.load(toml)
+        if name in data:
+            del data[name]
+            _bindings.write(toml, data)
+
+
+def download_my_artifact(
+    url: str,
+    name: str,
+    artifacts_toml: str | os.PathLike[str],
+    *,
+    force_bind: bool = False,
+    downloader: Callable[[str, Path], object] | None = None,
+) -> str:
+    """Download ``url`` into the cache as a file entry, bind it as ``name``; return its id.
+
+    A name already bound to an entry that exists is returned without downloading,
+    unless ``force_bind``. Processes downloading the same URL take turns, so the second
+    finds what the first bound under the same name. The built-in download reads
+    ``file://``, ``http(s)://`` and, with fsspec installed, any fsspec URL, with a
+    progress bar when stderr is a terminal; ``downloader(url, dest)`` replaces it and
+    must write the file ``dest``. Creating and binding happen under one hold of the
+    locks: a concurrent recycling never deletes the entry in between.
+
+    Raises:
+        DownloadError: the download failed; nothing is left behind.
+        InvalidArtifactsToml: the binding file is malformed (it is not overwritten).
+    """
+    toml = _check_binding_args(artifacts_toml, name)
+    store = _store_in_use()
+    _store.ensure_store(store)
+
+    def bound() -> str | None:
+        current = _bindings.bound_id(_bindings.load(toml), name, toml)
+        if current is not None and os.path.lexists(_store.entry_path(store, current)):
+            return current
+        return None
+
+    if not force_bind and (found := bound()) is not None:
+        return found
+    import hashlib  # noqa: PLC0415
+
+    with _store.named_lock(store, "url-" + hashlib.sha256(url.encode()).hexdigest()[:32]):
+        if not force_bind and (found := bound()) is not None:
+            return found  # another process downloaded it meanwhile, under this name
+
+        def fetch(work: Path) -> Path:
+            dest = work / "download"
+            if downloader is None:
+                from ..artifacts import _sources  # noqa: PLC0415
+
+                _sources.download(url, os.fspath(dest), label=name)
+            else:
+                downloader(url, dest)
+                if not os.path.lexists(dest):
+                    raise DownloadError(url, f"the downloader wrote nothing at {dest}")
+            return dest
+
+        return _create(store, fetch, (toml, name, "always" if force_bind else "if-missing"))
+
+
+def find_orphanages(*, collect_delay: timedelta = timedelta(days=7)) -> GCReport:
+    """Recycle the cache: forget dead bindings, orphan what nothing binds, delete old orphans.
+
+    Records whose binding file or binding is gone, or whose binding now points to
+    another entry, are dropped; an entry with no record left becomes an orphan, and is
+    deleted once it has been one for ``collect_delay`` (with a zero delay, in this
+    call). A file entry a directory entry still links to is never deleted before it.
+    Also runs by itself at most once a week, on the first use of the cache in a
+    process, and from :func:`scratchspaces.gc`.
+
+    Returns:
+        a :class:`~scratchspaces.GCReport` of the entries deleted (and bytes freed),
+        orphaned and kept.
+    """
+    return _recycle.recycle(_store.current_store(), collect_delay=collect_delay)
+
+
+__all__ = [
+    "bind_my_artifact",
+    "create_my_artifact",
+    "download_my_artifact",
+    "find_orphanages",
+    "my_artifact_exists",
+    "my_artifact_hash",
+    "my_artifact_path",
+    "my_artifacts_toml",
+    "unbind_my_artifact",
+]

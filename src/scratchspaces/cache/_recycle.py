@@ -1,0 +1,302 @@
+"""Recycling the content cache: which entries nothing binds any more, and removing them.
+
+Under the store's lock, the one binders append their records under:
+
+1. read the usage records (around anything damaged);
+2. drop each record whose binding file is gone, or no longer binds that name, or binds
+   it to another entry (a forced rebind), or whose entry is gone;
+3. an entry with a record left is bound; so is every file entry a bound directory's
+   record lists or its links reach;
+4. every other entry is an orphan: ``orphaned.toml`` keeps when it was first seen one;
+   an orphan is deleted once it has been one for ``collect_delay``, except a file entry
+   that a directory entry still on disk links to (it goes with the directory, never
+   before it);
+5. rewrite the records and the orphanage; rename what goes into ``<store>/.trash``.
+
+The trash is emptied after the lock is released. While a recorded binding file cannot
+be parsed, its records are kept as they are: what it binds is unknown, and deleting is
+the one mistake that costs data. An entry named by a damaged record starts a new grace
+period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import _fs, _records
+from ..errors import InvalidArtifactsToml, ScratchspacesError
+from . import _bindings, _store
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from .._gc import GCReport
+
+WEEK = timedelta(days=7)
+STAMP_NAME = "recycled"
+TRASH = ".trash"
+_STALE_SECONDS = 24 * 60 * 60
+
+_auto_checked: set[str] = set()
+
+
+@dataclass
+class Plan:
+    """What recycling decided for one store."""
+
+    delete: list[str] = field(default_factory=list)
+    orphaned: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    paths: dict[str, str] = field(default_factory=dict)
+    records: dict[str, dict[_bindings.Use, tuple[datetime, tuple[str, ...]]]] = field(
+        default_factory=dict
+    )
+    orphanage: dict[str, datetime] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)
+
+
+class Bindings:
+    """The binding files the records name, each read once; ``gone`` ones count as deleted."""
+
+    def __init__(self, gone: Iterable[str] = ()) -> None:
+        self._gone = [os.path.join(os.path.normpath(g), "") for g in gone]
+        self._loaded: dict[str, dict[str, Any] | None] = {}
+        self.unreadable: dict[str, str] = {}
+
+    def data(self, toml: str) -> dict[str, Any] | None:
+        """Return the parsed file, None if it is gone; ``{}`` and noted if unreadable."""
+        if toml not in self._loaded:
+            if any(toml.startswith(g) for g in self._gone) or not os.path.isfile(toml):
+                self._loaded[toml] = None
+            else:
+                try:
+                    self._loaded[toml] = _bindings.load(toml)
+                except (ScratchspacesError, OSError) as exc:
+                    self.unreadable[toml] = str(exc)
+                    self._loaded[toml] = {}
+        return self._loaded[toml]
+
+    def holds(self, use: _bindings.Use, id_: str) -> bool | None:
+        """Whether ``use`` still binds ``id_``: True, False, or None when unknown."""
+        data = self.data(use.toml)
+        if data is None:
+            return False
+        if use.toml in self.unreadable:
+            return None
+        try:
+            return _bindings.bound_id(data, use.name, use.toml) == id_
+        except InvalidArtifactsToml:
+            return None
+
+
+def survey(
+    store: str, bindings: Bindings
+) -> tuple[dict[str, dict[_bindings.Use, tuple[datetime, tuple[str, ...]]]], set[str]]:
+    """Return the records still standing (per entry) and the entries of damaged records."""
+    usage = _bindings.read_usage(store)
+    standing: dict[str, dict[_bindings.Use, tuple[datetime, tuple[str, ...]]]] = {}
+    for id_, uses in usage.records.items():
+        for use, value in uses.items():
+            if bindings.holds(use, id_) is not False:
+                standing.setdefault(id_, {})[use] = value
+    return standing, usage.damaged
+
+
+def plan(store: str, now: datetime, delay: timedelta, gone: Iterable[str] = ()) -> Plan:
+    """Decide what to keep, orphan and delete in ``store``; change nothing."""
+    result = Plan()
+    bindings = Bindings(gone)
+    standing, damaged = survey(store, bindings)
+    on_disk = _store.entries_on_disk(store)
+    result.paths = on_disk
+    known = _records.read_orphanage_file(os.path.join(store, _bindings.ORPHANAGE_NAME))
+    result.records = {i: uses for i, uses in standing.items() if i in on_disk}
+    result.unreadable = [f"{t} ({why})" for t, why in bindings.unreadable.items()]
+    bound = set(result.records)
+    for uses in result.records.values():
+        for _when, files in uses.values():
+            bound.update(files)
+    dirs = {i for i, p in on_disk.items() if os.path.isdir(p) and not os.path.islink(p)}
+
+    def due(id_: str) -> bool:
+        first = now if id_ in damaged else known.get(id_, now)
+        result.orphanage[id_] = first
+        return now - first >= delay and id_ not in damaged
+
+    doomed = {i for i in dirs if i not in bound and due(i)}
+    reach_bound: set[str] = set()
+    reach_kept: set[str] = set()
+    for id_ in dirs - doomed:
+        (reach_bound if id_ in bound else reach_kept).update(_store.reached(on_disk[id_]))
+    for id_ in on_disk.keys() - dirs:
+        if id_ in bound or id_ in reach_bound:
+            continue
+        if due(id_) and id_ not in reach_kept:
+            doomed.add(id_)
+    for id_ in sorted(on_disk):
+        if id_ in doomed:
+            result.delete.append(id_)
+            result.orphanage.pop(id_, None)
+        elif id_ in result.orphanage:
+            result.orphaned.append(id_)
+        else:
+            result.kept.append(id_)
+    return result
+
+
+def recycle(
+    store: str,
+    *,
+    collect_delay: timedelta,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    gone: Iterable[str] = (),
+    lock_timeout: float = _store.LOCK_TIMEOUT,
+) -> GCReport:
+    """Recycle ``store``; see :func:`scratchspaces.cache.find_orphanages`.
+
+    ``gone``: directories to treat as deleted (the spaces a dry-run gc would delete).
+    """
+    from .._gc import GCReport  # noqa: PLC0415
+
+    if collect_delay < timedelta(0):
+        raise ValueError("collect_delay must not be negative")
+    _store.check_store(store)
+    if not os.path.isdir(store):
+        return GCReport()
+    now = now or datetime.now(timezone.utc)
+    trash_root = os.path.join(store, TRASH)
+    failures: list[str] = []
+    moved: dict[str, str] = {}
+    sizes: dict[str, int] = {}
+    if dry_run:
+        decided = plan(store, now, collect_delay, gone)
+        sizes = {i: _fs.tree_size(decided.paths[i]) for i in decided.delete}
+    else:
+        failures.extend(_fs.empty_trash(trash_root))
+        with _store.store_lock(store, lock_timeout):
+            decided = plan(store, now, collect_delay, gone)
+            for id_ in decided.delete:
+                path = decided.paths[id_]
+                sizes[id_] = _fs.tree_size(path)
+                trash = _fs.move_to_trash(path, trash_root)
+                if trash is not None:
+                    moved[id_] = trash
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.dirname(path))  # an empty <ab> folder: under the lock,
+                    # since publishing makes it and renames into it under the lock too
+            _bindings.write_usage(store, decided.records)
+            _records.write_orphanage_file(
+                os.path.join(store, _bindings.ORPHANAGE_NAME), decided.orphanage
+            )
+        failures.extend(_remove_stale(store, now))
+        for trash in moved.values():
+            failures.extend(_fs.remove_in_place(trash))
+        with contextlib.suppress(OSError):
+            os.rmdir(trash_root)
+        _stamp(store)
+    _warn(decided, failures)
+    deleted = {Path(decided.paths[i]): sizes[i] for i in decided.delete if dry_run or i in moved}
+    return GCReport(
+        deleted=deleted,
+        orphaned=[Path(decided.paths[i]) for i in decided.orphaned],
+        kept=[Path(decided.paths[i]) for i in decided.kept],
+        freed_bytes=sum(deleted.values()),
+    )
+
+
+def _warn(decided: Plan, failures: list[str]) -> None:
+    from .._warn import warn_once  # noqa: PLC0415
+
+    if decided.unreadable:
+        warn_once(
+            "cache-unreadable-binding",
+            f"{len(decided.unreadable)} binding file(s) of the content cache cannot be read; "
+            f"their bindings are kept as they were; first: {decided.unreadable[0]}",
+        )
+    if failures:
+        warn_once(
+            "cache-remove",
+            f"could not remove {len(failures)} entr{'y' if len(failures) == 1 else 'ies'} "
+            f"of the content cache (first: {failures[0]}); the next recycling will try again",
+        )
+
+
+def _remove_stale(store: str, now: datetime) -> list[str]:
+    """Remove temporaries and lock files more than a day old (crashed or idle creators).
+
+    A lock file removed while a process holds it costs at most one duplicate download
+    or one duplicate build of an entry: publishing is a rename either way.
+    """
+    from ..artifacts import _store as artifacts_store  # noqa: PLC0415
+
+    failures: list[str] = []
+    limit = now.timestamp() - _STALE_SECONDS
+    for name in _fs.listdir(store):
+        if name.startswith(_store.TMP_PREFIX):
+            born = artifacts_store.temporary_born(name)
+            if born is not None and born < limit:
+                failures.extend(
+                    _fs.remove_tree(os.path.join(store, name), os.path.join(store, TRASH))
+                )
+    locks = os.path.join(store, _store.LOCKS_DIR)
+    for name in _fs.listdir(locks):
+        path = os.path.join(locks, name)
+        with contextlib.suppress(OSError):
+            if os.lstat(path).st_mtime < limit:
+                os.unlink(path)
+    return failures
+
+
+def _stamp(store: str) -> None:
+    path = os.path.join(store, STAMP_NAME)
+    with contextlib.suppress(OSError):
+        with open(path, "wb"):
+            pass
+        os.utime(path)
+
+
+def auto(store: str) -> None:
+    """On the first use of ``store`` in this process, recycle it if a week has passed.
+
+    Never raises and never waits: a busy store (another process binding or recycling)
+    is left for the next process. A failure costs one warning.
+    """
+    if store in _auto_checked:
+        return
+    _auto_checked.add(store)
+    try:
+        last = os.stat(os.path.join(store, STAMP_NAME)).st_mtime
+    except FileNotFoundError:
+        last = None
+    except OSError:
+        return
+    if last is not None and time.time() - last < WEEK.total_seconds():
+        return
+    if not os.path.isdir(os.path.join(store, _store.ENTRIES_DIR)):
+        return  # nothing stored yet: nothing to recycle
+    from filelock import Timeout  # noqa: PLC0415
+
+    try:
+        recycle(store, collect_delay=WEEK, lock_timeout=0)
+    except Timeout:
+        _auto_checked.discard(store)  # busy: the next use in this process tries again
+    except Exception as exc:  # noqa: BLE001 - the weekly run must never fail the caller
+        from .._warn import warn_once  # noqa: PLC0415
+
+        warn_once(
+            "cache-auto-recycle",
+            f"the weekly recycling of the content cache at {store} failed "
+            f"({type(exc).__name__}: {exc}); run `scratchspaces cache recycle`",
+        )
+
+
+def forget() -> None:
+    """Forget which stores this process has checked (tests)."""
+    _auto_checked.clear()

@@ -1,0 +1,309 @@
+"""The content cache's store: ``<store>/artifacts/<first two hex>/<id>``.
+
+The store is the space ``_cache`` of the library's own namespace. An entry's id is its
+name in the store:
+
+- a file entry: the sha256 git blob hash of its content (``git hash-object`` in a sha256
+  repository), a read-only file; an executable file's content is its own entry, the
+  same hash followed by ``.x``, so that executables stay executable through links;
+- a directory entry: the sha256 git tree hash of the directory it was made from, a tree
+  of *relative* symlinks (``../../<ab>/<id>``) to the file entries holding its files, so
+  a file shared by many directories is stored once and a moved depot still resolves.
+
+Publishing is a rename, under the store's lock (the lock the usage records and recycling
+take), so recycling never sees half an entry, never deletes a file entry a directory
+being published has just reused, and creating content that exists costs a hash and
+changes nothing. Hashing, copying and building the tree of links happen before, without
+the store's lock; concurrent creators of one entry are serialized by its own lock, so
+only one of them builds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from typing import TYPE_CHECKING
+
+from .. import _depot, _fs, _spaces
+from ..errors import DepotError, InvalidHash, UnsupportedFile
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from filelock import BaseFileLock
+
+    from ..artifacts._treehash import Listing
+
+ENTRIES_DIR = "artifacts"
+LOCKS_DIR = "locks"
+EXEC_SUFFIX = ".x"
+TMP_PREFIX = ".tmp-"
+STORE_LOCK = "usage.lock"
+LOCK_TIMEOUT = 300.0
+_HEX = frozenset("0123456789abcdef")
+_ID_FORM = "64 hexadecimal digits, optionally followed by .x (an executable file)"
+
+
+def check_id(value: object) -> str:
+    """Return ``value`` lower-cased if it is an entry id, else raise :class:`InvalidHash`."""
+    if isinstance(value, str):
+        lowered = value.lower()
+        digits = lowered.removesuffix(EXEC_SUFFIX)
+        if len(digits) == 64 and _HEX.issuperset(digits):
+            return lowered
+    raise InvalidHash(value, _ID_FORM)
+
+
+def is_id(name: str) -> bool:
+    """Return whether ``name`` is an entry id exactly as the store names entries."""
+    digits = name.removesuffix(EXEC_SUFFIX)
+    return len(digits) == 64 and _HEX.issuperset(digits)
+
+
+def file_id(digest: bytes, *, executable: bool) -> str:
+    """Return the id of a file entry from its raw blob hash."""
+    return digest.hex() + (EXEC_SUFFIX if executable else "")
+
+
+def store_of_depot(depot: str) -> str:
+    """Return the store of the depot ``depot`` (whether or not it exists)."""
+    return os.path.join(depot, _depot.SPACES_DIR, _depot.CACHE_NAMESPACE, _depot.CACHE_KEY)
+
+
+def current_store() -> str:
+    """Return the store in use: the user depot's, or under ``with_scratch_directory``."""
+    root, _ = _spaces._root()
+    return os.path.join(root, _depot.CACHE_NAMESPACE, _depot.CACHE_KEY)
+
+
+def entry_path(store: str, id_: str) -> str:
+    """Return where entry ``id_`` is (or would be) in ``store``."""
+    return os.path.join(store, ENTRIES_DIR, id_[:2], id_)
+
+
+def link_target(id_: str, depth: int) -> str:
+    """Return the relative link, from a directory ``depth`` levels inside an entry, to ``id_``."""
+    return "../" * (depth + 2) + f"{id_[:2]}/{id_}"
+
+
+def ensure_store(store: str) -> None:
+    """Create the store's directories, with a clear error if a file is in the way."""
+    for path in (os.path.join(store, ENTRIES_DIR), os.path.join(store, LOCKS_DIR)):
+        try:
+            os.makedirs(path, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise _depot.explain_unusable(path) from exc
+
+
+def store_lock(store: str, timeout: float = LOCK_TIMEOUT) -> BaseFileLock:
+    """Return the lock of the usage records, publishing into the store, and recycling."""
+    from filelock import FileLock  # noqa: PLC0415
+
+    return FileLock(os.path.join(store, STORE_LOCK), timeout=timeout)
+
+
+def named_lock(store: str, name: str, timeout: float = -1) -> BaseFileLock:
+    """Return the lock ``locks/<name>.lock``: one entry being created, one URL downloaded."""
+    from filelock import FileLock  # noqa: PLC0415
+
+    return FileLock(os.path.join(store, LOCKS_DIR, f"{name}.lock"), timeout=timeout)
+
+
+@contextlib.contextmanager
+def temporary(store: str, kind: str) -> Iterator[str]:
+    """Yield a fresh directory in ``store`` (so renames publish from it); remove it after."""
+    from ..artifacts import _store  # noqa: PLC0415 - the same naming, so gc dates it
+
+    tmp = _store.new_temporary(store, kind)
+    try:
+        yield tmp
+    finally:
+        _fs.remove_in_place(tmp)
+
+
+# --- reading the store ---------------------------------------------------------------------
+
+
+def entries_on_disk(store: str) -> dict[str, str]:
+    """Return id -> path of every entry in ``store``."""
+    root = os.path.join(store, ENTRIES_DIR)
+    found: dict[str, str] = {}
+    for prefix in _fs.listdir(root):
+        folder = os.path.join(root, prefix)
+        for name in _fs.listdir(folder):
+            if is_id(name) and name.startswith(prefix) and len(prefix) == 2:
+                found[name] = os.path.join(folder, name)
+    return found
+
+
+def reached(path: str) -> set[str]:
+    """Return the ids of the file entries the directory entry at ``path`` links to.
+
+    Only links of the store's own form count (``../../<ab>/<id>`` at the right depth);
+    links a user kept inside the directory are not entries.
+    """
+    found: set[str] = set()
+    stack = [(path, 0)]
+    while stack:
+        current, depth = stack.pop()
+        try:
+            with os.scandir(current) as it:
+                for entry in it:
+                    if entry.is_symlink():
+                        id_ = _linked_id(os.readlink(entry.path), depth)
+                        if id_ is not None:
+                            found.add(id_)
+                    elif entry.is_dir(follow_symlinks=False):
+                        stack.append((entry.path, depth + 1))
+        except OSError:
+            continue
+    return found
+
+
+def _linked_id(target: str, depth: int) -> str | None:
+    up = "../" * (depth + 2)
+    if not target.startswith(up):
+        return None
+    rest = target[len(up) :]
+    prefix, _, name = rest.partition("/")
+    return name if is_id(name) and prefix == name[:2] else None
+
+
+def entry_size(path: str) -> int:
+    """Return the bytes of a file entry, or of the distinct file entries a directory reaches."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return 0
+    if not stat.S_ISDIR(st.st_mode):
+        return st.st_size
+    store = os.path.dirname(os.path.dirname(os.path.dirname(path)))
+    total = 0
+    for id_ in reached(path):
+        with contextlib.suppress(OSError):
+            total += os.lstat(entry_path(store, id_)).st_size
+    return total
+
+
+def kind_of(path: str) -> str:
+    """Return ``"directory"``, ``"executable"`` or ``"file"`` for an entry's path."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        return "directory"
+    return "executable" if path.endswith(EXEC_SUFFIX) else "file"
+
+
+# --- creating --------------------------------------------------------------------------------
+
+
+def _read_only_mode(mode: int, *, executable: bool) -> int:
+    readable = (mode & 0o444) | 0o400
+    return readable | (readable >> 2) if executable else readable
+
+
+def _prepare_file(path: str, *, executable: bool) -> None:
+    """Make ``path`` a private, read-only inode ready to be renamed into the store.
+
+    A file with other hard links (one made with ``os.link`` from outside) is copied
+    first: an entry must not share its inode with a file anyone can still write.
+    """
+    st = os.lstat(path)
+    if st.st_nlink > 1:
+        import shutil  # noqa: PLC0415
+
+        copy = path + ".copy"
+        shutil.copyfile(path, copy)
+        os.replace(copy, path)
+        st = os.lstat(path)
+    os.chmod(path, _read_only_mode(st.st_mode, executable=executable))
+
+
+def _publish_file(store: str, source: str, id_: str) -> None:
+    """Rename the prepared ``source`` to entry ``id_`` unless the entry exists (hold the lock)."""
+    target = entry_path(store, id_)
+    if os.path.lexists(target):
+        return
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    os.rename(source, target)
+
+
+class Prepared:
+    """An entry made in a temporary directory, ready to publish under the store's lock."""
+
+    def __init__(self, id_: str, files: list[tuple[str, str]], tree: str | None) -> None:
+        self.id = id_
+        self.files = files  # (source path, file entry id)
+        self.tree = tree  # the tree of links of a directory entry, or None for a file
+
+    def publish(self, store: str) -> None:
+        """Publish into ``store``; hold the store's lock. Missing file entries are repaired."""
+        for source, id_ in self.files:
+            _publish_file(store, source, id_)
+        if self.tree is not None:
+            target = entry_path(store, self.id)
+            if not os.path.lexists(target):
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.rename(self.tree, target)
+
+
+def prepare_file(path: str) -> Prepared:
+    """Hash the regular file ``path`` and make it ready to publish."""
+    from ..artifacts._treehash import blob_hash_of_file  # noqa: PLC0415
+
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsupportedFile(path)
+    executable = os.name != "nt" and bool(st.st_mode & stat.S_IXUSR)
+    id_ = file_id(blob_hash_of_file(path, "sha256"), executable=executable)
+    _prepare_file(path, executable=executable)
+    return Prepared(id_, [(path, id_)], None)
+
+
+def hash_directory(path: str) -> Listing:
+    """Return the tree hash of ``path`` and what it holds (one walk, one hash per file)."""
+    from ..artifacts._treehash import tree_listing  # noqa: PLC0415
+
+    return tree_listing(path, "sha256")
+
+
+def prepare_directory(path: str, listing: Listing, shadow: str) -> Prepared:
+    """Build the tree of links for the directory ``path`` in ``shadow``; prepare its files."""
+    top = os.fsencode(path)
+    out = os.fsencode(shadow)
+    sep = os.sep.encode()
+    os.mkdir(out)
+    for rel in listing.dirs:
+        os.mkdir(os.path.join(out, rel))
+    for rel, target in listing.links:
+        _check_inner_link(path, rel, target)
+        os.symlink(target, os.path.join(out, rel))
+    files: list[tuple[str, str]] = []
+    for rel, digest, executable in listing.files:
+        id_ = file_id(digest, executable=executable)
+        os.symlink(link_target(id_, rel.count(sep)), os.path.join(out, rel))
+        source = os.fsdecode(os.path.join(top, rel))
+        _prepare_file(source, executable=executable)
+        files.append((source, id_))
+    return Prepared(listing.tree, files, shadow)
+
+
+def _check_inner_link(top: str, rel: bytes, target: bytes) -> None:
+    """Refuse a symlink that leaves the directory: an entry must be whole by itself."""
+    where = os.fsdecode(rel)
+    text = os.fsdecode(target)
+    if os.path.isabs(text) or not text:
+        raise UnsupportedFile(os.path.join(top, where), "a symlink out of the directory")
+    depth = where.count(os.sep)
+    for part in text.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                raise UnsupportedFile(os.path.join(top, where), "a symlink out of the directory")
+        elif part not in {"", "."}:
+            depth += 1
+
+
+def check_store(store: str) -> None:
+    """Raise a clear error if the store's path is unusable (a file in the way)."""
+    if os.path.lexists(store) and not os.path.isdir(store):
+        raise DepotError(store, "the content cache's store is not a directory")
