@@ -9,6 +9,7 @@ import pytest
 
 from _venvs import Venv, runtime_wheels, write_wheel
 from scratchspaces import _identity, _usage, _warn
+from scratchspaces.cache import _store as _cache_store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -28,10 +29,12 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv("SCRATCHSPACES_TRACK_ACCESS", raising=False)
     _identity.invalidate_caches()
     _usage.forget()
+    _cache_store.forget()
     _warn.reset()
     yield depot
     _identity.invalidate_caches()
     _usage.forget()
+    _cache_store.forget()
     _warn.reset()
 
 

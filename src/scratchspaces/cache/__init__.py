@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime, timedelta, timezone
+import time
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from .. import _depot, _identity, _spaces
 from ..errors import ArtifactNotFound, BindingExists, DownloadError, InvalidArtifactsToml
-from . import _bindings, _recycle, _store
+from . import _bindings, _store
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -47,7 +48,7 @@ _Replace = Literal["never", "always", "if-missing"]
 
 def _store_in_use() -> str:
     store = _store.current_store()
-    _recycle.auto(store)
+    _store.auto_recycle(store)
     return store
 
 
@@ -62,7 +63,7 @@ def my_artifacts_toml(pkg: PkgSpec = None) -> Path:
     namespace, parent = _identity.resolve(pkg, None, sys._getframe(1).f_globals)
     _spaces.check_key(namespace)
     space = _spaces.get_space(namespace, _depot.CACHE_NAMESPACE, parent)
-    _recycle.auto(_store.current_store())
+    _store.auto_recycle(_store.current_store())
     return space / BINDINGS_NAME
 
 
@@ -226,7 +227,7 @@ def _bind_locked(
         files = _store.reached(path) if _store.kind_of(path) == "directory" else None
         data[name] = {"sha256": id_}
         _bindings.write(toml, data)
-        now = datetime.now(timezone.utc).timestamp()
+        now = time.time()
         _bindings.append_record(
             store, _bindings.format_record(id_, _bindings.Use(toml, name), now, files)
         )
@@ -341,6 +342,8 @@ def find_orphanages(*, collect_delay: timedelta = timedelta(days=7)) -> GCReport
         a :class:`~scratchspaces.GCReport` of the entries deleted (and bytes freed),
         orphaned and kept.
     """
+    from . import _recycle  # noqa: PLC0415
+
     return _recycle.recycle(_store.current_store(), collect_delay=collect_delay)
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -38,12 +37,8 @@ if TYPE_CHECKING:
 
     from .._gc import GCReport
 
-WEEK = timedelta(days=7)
-STAMP_NAME = "recycled"
 TRASH = ".trash"
 _STALE_SECONDS = 24 * 60 * 60
-
-_auto_checked: set[str] = set()
 
 
 @dataclass
@@ -54,6 +49,7 @@ class Plan:
     orphaned: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     paths: dict[str, str] = field(default_factory=dict)
+    dirs: set[str] = field(default_factory=set)
     records: dict[str, dict[_bindings.Use, tuple[datetime, tuple[str, ...]]]] = field(
         default_factory=dict
     )
@@ -123,6 +119,7 @@ def plan(store: str, now: datetime, delay: timedelta, gone: Iterable[str] = ()) 
         for _when, files in uses.values():
             bound.update(files)
     dirs = {i for i, p in on_disk.items() if os.path.isdir(p) and not os.path.islink(p)}
+    result.dirs = dirs
 
     def due(id_: str) -> bool:
         first = now if id_ in damaged else known.get(id_, now)
@@ -185,6 +182,9 @@ def recycle(
             for id_ in decided.delete:
                 path = decided.paths[id_]
                 sizes[id_] = _fs.tree_size(path)
+                if id_ in decided.dirs:
+                    with contextlib.suppress(OSError):
+                        os.chmod(path, 0o755)  # noqa: S103 - renaming a directory updates its ".."
                 trash = _fs.move_to_trash(path, trash_root)
                 if trash is not None:
                     moved[id_] = trash
@@ -255,48 +255,8 @@ def _remove_stale(store: str, now: datetime) -> list[str]:
 
 
 def _stamp(store: str) -> None:
-    path = os.path.join(store, STAMP_NAME)
+    path = os.path.join(store, _store.STAMP_NAME)
     with contextlib.suppress(OSError):
         with open(path, "wb"):
             pass
         os.utime(path)
-
-
-def auto(store: str) -> None:
-    """On the first use of ``store`` in this process, recycle it if a week has passed.
-
-    Never raises and never waits: a busy store (another process binding or recycling)
-    is left for the next process. A failure costs one warning.
-    """
-    if store in _auto_checked:
-        return
-    _auto_checked.add(store)
-    try:
-        last = os.stat(os.path.join(store, STAMP_NAME)).st_mtime
-    except FileNotFoundError:
-        last = None
-    except OSError:
-        return
-    if last is not None and time.time() - last < WEEK.total_seconds():
-        return
-    if not os.path.isdir(os.path.join(store, _store.ENTRIES_DIR)):
-        return  # nothing stored yet: nothing to recycle
-    from filelock import Timeout  # noqa: PLC0415
-
-    try:
-        recycle(store, collect_delay=WEEK, lock_timeout=0)
-    except Timeout:
-        _auto_checked.discard(store)  # busy: the next use in this process tries again
-    except Exception as exc:  # noqa: BLE001 - the weekly run must never fail the caller
-        from .._warn import warn_once  # noqa: PLC0415
-
-        warn_once(
-            "cache-auto-recycle",
-            f"the weekly recycling of the content cache at {store} failed "
-            f"({type(exc).__name__}: {exc}); run `scratchspaces cache recycle`",
-        )
-
-
-def forget() -> None:
-    """Forget which stores this process has checked (tests)."""
-    _auto_checked.clear()

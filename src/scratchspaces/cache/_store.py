@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import time
 from typing import TYPE_CHECKING
 
 from .. import _depot, _fs, _spaces
@@ -40,9 +41,14 @@ LOCKS_DIR = "locks"
 EXEC_SUFFIX = ".x"
 TMP_PREFIX = ".tmp-"
 STORE_LOCK = "usage.lock"
+READ_ONLY_DIR = 0o555  # a directory entry's folders; recycling makes the top writable
+STAMP_NAME = "recycled"  # its mtime: when the store was last recycled
+WEEK = 7 * 24 * 60 * 60
 LOCK_TIMEOUT = 300.0
 _HEX = frozenset("0123456789abcdef")
 _ID_FORM = "64 hexadecimal digits, optionally followed by .x (an executable file)"
+
+_auto_checked: set[str] = set()
 
 
 def check_id(value: object) -> str:
@@ -120,6 +126,51 @@ def temporary(store: str, kind: str) -> Iterator[str]:
         yield tmp
     finally:
         _fs.remove_in_place(tmp)
+
+
+def auto_recycle(store: str) -> None:
+    """On the first use of ``store`` in this process, recycle it if a week has passed.
+
+    Costs one ``stat`` when nothing is due. Never raises and never waits: a busy store
+    (another process binding or recycling) is left for the next use. A failure costs
+    one warning.
+    """
+    if store in _auto_checked:
+        return
+    _auto_checked.add(store)
+    try:
+        last = os.stat(os.path.join(store, STAMP_NAME)).st_mtime
+    except FileNotFoundError:
+        last = None
+    except OSError:
+        return
+    if last is not None and time.time() - last < WEEK:
+        return
+    if not os.path.isdir(os.path.join(store, ENTRIES_DIR)):
+        return  # nothing stored yet: nothing to recycle
+    from datetime import timedelta  # noqa: PLC0415
+
+    from filelock import Timeout  # noqa: PLC0415
+
+    from . import _recycle  # noqa: PLC0415 - dataclasses and the records' reader: only when due
+
+    try:
+        _recycle.recycle(store, collect_delay=timedelta(seconds=WEEK), lock_timeout=0)
+    except Timeout:
+        _auto_checked.discard(store)  # busy: the next use in this process tries again
+    except Exception as exc:  # noqa: BLE001 - the weekly run must never fail the caller
+        from .._warn import warn_once  # noqa: PLC0415
+
+        warn_once(
+            "cache-auto-recycle",
+            f"the weekly recycling of the content cache at {store} failed "
+            f"({type(exc).__name__}: {exc}); run `scratchspaces cache recycle`",
+        )
+
+
+def forget() -> None:
+    """Forget which stores this process has checked (tests)."""
+    _auto_checked.clear()
 
 
 # --- reading the store ---------------------------------------------------------------------
@@ -243,7 +294,8 @@ class Prepared:
             target = entry_path(store, self.id)
             if not os.path.lexists(target):
                 os.makedirs(os.path.dirname(target), exist_ok=True)
-                os.rename(self.tree, target)
+                os.rename(self.tree, target)  # (moving a directory needs it writable)
+                os.chmod(target, READ_ONLY_DIR)
 
 
 def prepare_file(path: str) -> Prepared:
@@ -284,6 +336,8 @@ def prepare_directory(path: str, listing: Listing, shadow: str) -> Prepared:
         source = os.fsdecode(os.path.join(top, rel))
         _prepare_file(source, executable=executable)
         files.append((source, id_))
+    for rel in listing.dirs:  # after the links are made in them
+        os.chmod(os.path.join(out, rel), READ_ONLY_DIR)
     return Prepared(listing.tree, files, shadow)
 
 
