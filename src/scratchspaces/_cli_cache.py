@@ -55,7 +55,9 @@ def describe() -> list[dict[str, Any]]:
     from .cache import _bindings, _recycle, _store  # noqa: PLC0415
 
     root = store()
-    standing, _damaged = _recycle.survey(root, _recycle.Bindings())
+    from datetime import datetime, timezone  # noqa: PLC0415
+
+    standing, _damaged = _recycle.survey(root, _recycle.Bindings(), datetime.now(timezone.utc))
     via: dict[str, list[dict[str, str]]] = {}
     for id_, uses in standing.items():
         for use, (_when, files) in uses.items():

@@ -91,16 +91,46 @@ class Bindings:
             return None
 
 
+def binding_files(store: str) -> list[str]:
+    """Return the binding files of ``my_artifacts_toml``: one per space beside the store."""
+    spaces = os.path.dirname(store)
+    found = (os.path.join(spaces, name, "Artifacts.toml") for name in _fs.listdir(spaces))
+    return sorted(path for path in found if os.path.isfile(path))
+
+
 def survey(
-    store: str, bindings: Bindings
+    store: str, bindings: Bindings, now: datetime
 ) -> tuple[dict[str, dict[_bindings.Use, tuple[datetime, tuple[str, ...]]]], set[str]]:
-    """Return the records still standing (per entry) and the entries of damaged records."""
+    """Return the bindings standing (per entry) and the entries of damaged records.
+
+    The records are checked against the binding files; then every binding file the
+    records name, and every package's binding file beside the store, is read for
+    bindings the records miss (a record lost to damage, a binding written by hand):
+    those stand too, from ``now``. Records say who binds what; the files decide.
+    """
     usage = _bindings.read_usage(store)
     standing: dict[str, dict[_bindings.Use, tuple[datetime, tuple[str, ...]]]] = {}
     for id_, uses in usage.records.items():
         for use, value in uses.items():
             if bindings.holds(use, id_) is not False:
                 standing.setdefault(id_, {})[use] = value
+    tomls = {use.toml for uses in usage.records.values() for use in uses}
+    for toml in sorted(tomls.union(binding_files(store))):
+        data = bindings.data(toml)
+        if not data or toml in bindings.unreadable:
+            continue
+        for name in data:
+            try:
+                bound = _bindings.bound_id(data, name, toml)
+            except InvalidArtifactsToml:
+                continue
+            use = _bindings.Use(toml, name)
+            if bound is None or use in standing.get(bound, {}):
+                continue
+            path = _store.entry_path(store, bound)
+            if os.path.lexists(path):
+                files = _store.reached(path) if _store.kind_of(path) == "directory" else ()
+                standing.setdefault(bound, {})[use] = (now, tuple(sorted(files)))
     return standing, usage.damaged
 
 
@@ -108,7 +138,7 @@ def plan(store: str, now: datetime, delay: timedelta, gone: Iterable[str] = ()) 
     """Decide what to keep, orphan and delete in ``store``; change nothing."""
     result = Plan()
     bindings = Bindings(gone)
-    standing, damaged = survey(store, bindings)
+    standing, damaged = survey(store, bindings, now)
     on_disk = _store.entries_on_disk(store)
     result.paths = on_disk
     known = _records.read_orphanage_file(os.path.join(store, _bindings.ORPHANAGE_NAME))
