@@ -5,14 +5,12 @@ from __future__ import annotations
 import multiprocessing
 import sys
 from collections import Counter
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import scratchspaces
+from _processes import running
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
-    from multiprocessing.process import BaseProcess
     from multiprocessing.synchronize import Barrier
     from pathlib import Path
 
@@ -24,25 +22,6 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - 3.10
     import tomli as tomllib
-
-
-@contextmanager
-def running(
-    target: Callable[..., None], arg_lists: list[tuple[Any, ...]]
-) -> Iterator[Sequence[BaseProcess]]:
-    """Start one spawned process per argument tuple; always reap them all."""
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=target, args=args) for args in arg_lists]
-    for proc in procs:
-        proc.start()
-    try:
-        yield procs
-    finally:
-        for proc in procs:
-            proc.join(120)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
 
 
 def _create_spaces(barrier: Barrier, worker: int) -> None:

@@ -272,9 +272,16 @@ def _hash_large_files(
 
 
 def _hash(
-    path: str | os.PathLike[str], algorithm: Algorithm, threads: int | None
+    path: str | os.PathLike[str],
+    algorithm: Algorithm,
+    threads: int | None,
+    during: Callable[[bytes, list[_Dir], list[bytes]], None] | None = None,
 ) -> tuple[str, bytes, list[_Dir], list[bytes]]:
-    """Walk and hash ``path``: its tree hash, its path as bytes, the walk and the blobs."""
+    """Walk and hash ``path``: its tree hash, its path as bytes, the walk and the blobs.
+
+    ``during(top, dirs, hashes)`` runs in the calling thread while the large files are
+    hashed in others (their hashes still ``b""``); only if there are large files.
+    """
     new = _new(algorithm)
     top = os.fspath(path)
     if not os.path.isdir(top):
@@ -282,7 +289,17 @@ def _hash(
     # bytes all the way: names come out of the listing as git stores them, unencoded
     top_bytes = os.fsencode(top)
     dirs, hashes, large = _walk(top_bytes, new)
-    _hash_large_files(large, hashes, new, threads)
+    if during is None or not large:
+        _hash_large_files(large, hashes, new, threads)
+    else:
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+        with ThreadPoolExecutor(max_workers=1) as background:
+            hashing = background.submit(_hash_large_files, large, hashes, new, threads)
+            try:
+                during(top_bytes, dirs, hashes)
+            finally:
+                hashing.result()  # waits; raises what the hashing raised
     digests: dict[int, bytes] = {}
     for node in reversed(dirs):  # children before parents
         entries = [(name, mode, hashes[index]) for name, mode, index in node.files]
@@ -332,16 +349,8 @@ class Listing(NamedTuple):
     """Every symlink: (path, target)."""
 
 
-def tree_listing(
-    path: str | os.PathLike[str], algorithm: Algorithm = "sha256", *, threads: int | None = None
-) -> Listing:
-    """Return the tree hash of ``path`` and what it holds, from one walk and one hash each.
-
-    Raises:
-        NotADirectoryError: ``path`` is not a directory.
-        UnsupportedFile: the tree holds a FIFO, socket or device.
-    """
-    tree, top, dirs, hashes = _hash(path, algorithm, threads)
+def _listing(tree: str, top: bytes, dirs: list[_Dir], hashes: list[bytes]) -> Listing:
+    """Return what the walk found; files whose hash is still pending are left out."""
     cut = len(top.rstrip(SEP)) + 1
     listing = Listing(tree, [], [], [])
     for node in dirs[1:]:
@@ -349,7 +358,34 @@ def tree_listing(
     for node in dirs:
         prefix = node.path[cut:] + SEP if node is not dirs[0] else b""
         listing.files.extend(
-            (prefix + n, hashes[i], mode == _MODE_EXEC) for n, mode, i in node.files
+            (prefix + n, hashes[i], mode == _MODE_EXEC) for n, mode, i in node.files if hashes[i]
         )
         listing.links.extend((prefix + n, target) for n, target in node.links)
     return listing
+
+
+def tree_listing(
+    path: str | os.PathLike[str],
+    algorithm: Algorithm = "sha256",
+    *,
+    threads: int | None = None,
+    during: Callable[[Listing], None] | None = None,
+) -> Listing:
+    """Return the tree hash of ``path`` and what it holds, from one walk and one hash each.
+
+    ``during(partial)`` runs in the calling thread while large files are hashed in
+    others, with what is known by then (every directory and link, the files hashed in
+    the walk, ``tree`` empty): work that needs those hashes overlaps the rest. It is not
+    called when the walk hashed everything.
+
+    Raises:
+        NotADirectoryError: ``path`` is not a directory.
+        UnsupportedFile: the tree holds a FIFO, socket or device.
+    """
+
+    def early(top: bytes, dirs: list[_Dir], hashes: list[bytes]) -> None:
+        if during is not None:
+            during(_listing("", top, dirs, hashes))
+
+    tree, top, dirs, hashes = _hash(path, algorithm, threads, early)
+    return _listing(tree, top, dirs, hashes)

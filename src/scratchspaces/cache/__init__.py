@@ -153,11 +153,12 @@ def _create(
         os.mkdir(work)
         source = _result_path(work, fn(Path(work)))
         if os.path.isdir(source):
-            listing = _store.hash_directory(source)
+            links = _store.LinkTree(source, os.path.join(tmp, "shadow"))
+            listing = _store.hash_directory(source, during=links.add)
             id_ = listing.tree
 
             def prepare() -> _store.Prepared:
-                return _store.prepare_directory(source, listing, os.path.join(tmp, "shadow"))
+                return links.finish(listing)
 
             def whole() -> bool:
                 return os.path.lexists(_store.entry_path(store, id_)) and all(

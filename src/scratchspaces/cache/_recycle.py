@@ -218,9 +218,6 @@ def recycle(
                 trash = _fs.move_to_trash(path, trash_root)
                 if trash is not None:
                     moved[id_] = trash
-                with contextlib.suppress(OSError):
-                    os.rmdir(os.path.dirname(path))  # an empty <ab> folder: under the lock,
-                    # since publishing makes it and renames into it under the lock too
             _bindings.write_usage(store, decided.records)
             _records.write_orphanage_file(
                 os.path.join(store, _bindings.ORPHANAGE_NAME), decided.orphanage

@@ -30,7 +30,7 @@ from .. import _depot, _fs, _spaces
 from ..errors import DepotError, InvalidHash, UnsupportedFile
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from filelock import BaseFileLock
 
@@ -48,6 +48,7 @@ LOCK_TIMEOUT = 300.0
 _HEX = frozenset("0123456789abcdef")
 _ID_FORM = "64 hexadecimal digits, optionally followed by .x (an executable file)"
 
+_SEP = os.sep.encode()
 _auto_checked: set[str] = set()
 
 
@@ -311,34 +312,55 @@ def prepare_file(path: str) -> Prepared:
     return Prepared(id_, [(path, id_)], None)
 
 
-def hash_directory(path: str) -> Listing:
+def hash_directory(path: str, during: Callable[[Listing], None] | None = None) -> Listing:
     """Return the tree hash of ``path`` and what it holds (one walk, one hash per file)."""
     from ..artifacts._treehash import tree_listing  # noqa: PLC0415
 
-    return tree_listing(path, "sha256")
+    return tree_listing(path, "sha256", during=during)
 
 
-def prepare_directory(path: str, listing: Listing, shadow: str) -> Prepared:
-    """Build the tree of links for the directory ``path`` in ``shadow``; prepare its files."""
-    top = os.fsencode(path)
-    out = os.fsencode(shadow)
-    sep = os.sep.encode()
-    os.mkdir(out)
-    for rel in listing.dirs:
-        os.mkdir(os.path.join(out, rel))
-    for rel, target in listing.links:
-        _check_inner_link(path, rel, target)
-        os.symlink(target, os.path.join(out, rel))
-    files: list[tuple[str, str]] = []
-    for rel, digest, executable in listing.files:
-        id_ = file_id(digest, executable=executable)
-        os.symlink(link_target(id_, rel.count(sep)), os.path.join(out, rel))
-        source = os.fsdecode(os.path.join(top, rel))
-        _prepare_file(source, executable=executable)
-        files.append((source, id_))
-    for rel in listing.dirs:  # after the links are made in them
-        os.chmod(os.path.join(out, rel), READ_ONLY_DIR)
-    return Prepared(listing.tree, files, shadow)
+class LinkTree:
+    """The tree of links of a directory entry, built in ``shadow`` as hashes become known.
+
+    Given to :func:`hash_directory` as ``during``, it makes the folders and the links of
+    the small files while the large ones are still being hashed: the links cost a
+    metadata write each, which overlaps the hashing instead of following it.
+    """
+
+    def __init__(self, source: str, shadow: str) -> None:
+        self._top = os.fsencode(source)
+        self._out = os.fsencode(shadow)
+        self._shadow = shadow
+        self._started = False
+        self._linked: set[bytes] = set()
+        self._files: list[tuple[str, str]] = []
+
+    def add(self, listing: Listing) -> None:
+        """Make what ``listing`` holds and is not made yet."""
+        if not self._started:
+            self._started = True
+            os.mkdir(self._out)
+            for rel in listing.dirs:
+                os.mkdir(os.path.join(self._out, rel))
+            for rel, target in listing.links:
+                _check_inner_link(os.fsdecode(self._top), rel, target)
+                os.symlink(target, os.path.join(self._out, rel))
+        for rel, digest, executable in listing.files:
+            if rel in self._linked:
+                continue
+            self._linked.add(rel)
+            id_ = file_id(digest, executable=executable)
+            os.symlink(link_target(id_, rel.count(_SEP)), os.path.join(self._out, rel))
+            source = os.fsdecode(os.path.join(self._top, rel))
+            _prepare_file(source, executable=executable)
+            self._files.append((source, id_))
+
+    def finish(self, listing: Listing) -> Prepared:
+        """Make the rest, make the folders read-only; return the entry ready to publish."""
+        self.add(listing)
+        for rel in listing.dirs:  # after the links are made in them
+            os.chmod(os.path.join(self._out, rel), READ_ONLY_DIR)
+        return Prepared(listing.tree, self._files, self._shadow)
 
 
 def _check_inner_link(top: str, rel: bytes, target: bytes) -> None:

@@ -1,0 +1,30 @@
+"""Real processes for race tests: spawned, started together, always reaped."""
+
+from __future__ import annotations
+
+import multiprocessing
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from multiprocessing.process import BaseProcess
+
+
+@contextmanager
+def running(
+    target: Callable[..., None], arg_lists: list[tuple[Any, ...]]
+) -> Iterator[Sequence[BaseProcess]]:
+    """Start one spawned process per argument tuple; always reap them all."""
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=target, args=args) for args in arg_lists]
+    for proc in procs:
+        proc.start()
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.join(120)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()

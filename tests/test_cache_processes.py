@@ -1,0 +1,522 @@
+"""The content cache under concurrent processes, and across a real pip uninstall."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import multiprocessing
+import os
+import random
+import stat
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+import scratchspaces
+from _http import Server
+from _processes import running
+from _venvs import Venv, write_wheel
+from scratchspaces import _records, cache
+from scratchspaces.artifacts._treehash import blob_hash_of_file
+from scratchspaces.cache import _bindings
+from scratchspaces.errors import ArtifactNotFound
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from multiprocessing.synchronize import Barrier, Event
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - 3.10
+    import tomli as tomllib
+
+ZERO = timedelta(0)
+
+
+def _store(depot: Path) -> Path:
+    """The content cache's store: the space ``_cache`` of the library's own namespace."""
+    return depot / "scratchspaces" / "scratchspaces" / "_cache"
+
+
+def _entries(store: Path) -> dict[str, Path]:
+    """Every entry on disk, id -> path, read from the layout ``artifacts/<ab>/<id>``."""
+    root = store / "artifacts"
+    if not root.is_dir():
+        return {}
+    return {p.name: p for p in root.glob("*/*")}
+
+
+def _git_blob_sha256(data: bytes) -> str:
+    """The sha256 git blob hash of ``data``, computed here rather than by the library."""
+    return hashlib.sha256(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _bindings_of(toml: Path) -> dict[str, str]:
+    """name -> id of every binding in ``toml`` (none if the file does not exist)."""
+    if not toml.exists():
+        return {}
+    data = tomllib.loads(toml.read_text())
+    found: dict[str, str] = {}
+    for name, table in data.items():
+        assert isinstance(table, dict), (toml, name, table)
+        assert set(table) == {"sha256"}, (toml, name, table)
+        found[name] = table["sha256"]
+    return found
+
+
+def _check_entry(store: Path, path: Path, content_of: Callable[[str], bytes]) -> set[str]:
+    """Check entry ``path`` is whole and right; return the file entries it reaches.
+
+    A file entry is named by its content's blob hash. In a directory entry every file is
+    a relative link to a file entry whose name is its content's blob hash (``.x`` for an
+    executable one), holding ``content_of(<the link's name>)``.
+    """
+    entries = Path(os.path.realpath(store / "artifacts"))
+    if path.is_file() and not path.is_symlink():
+        digest = path.name.removesuffix(".x")
+        assert blob_hash_of_file(str(path), "sha256").hex() == digest, path
+        assert not path.stat().st_mode & 0o222, f"{path} is writable"
+        return {path.name}
+    assert path.is_dir(), f"{path} is neither a file nor a directory entry"
+    reached: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames:
+            assert not Path(dirpath, name).is_symlink(), Path(dirpath, name)
+        for name in filenames:
+            link = Path(dirpath, name)
+            assert link.is_symlink(), f"{link} is not a link to a file entry"
+            assert not os.path.isabs(os.readlink(link)), f"{link} is an absolute link"
+            target = Path(os.path.realpath(link))
+            assert target.is_file(), f"{link} -> {os.readlink(link)} does not resolve"
+            assert target.parent.parent == entries, f"{link} leaves the store: {target}"
+            assert target.parent.name == target.name[:2], target
+            executable = target.name.endswith(".x")
+            digest = target.name.removesuffix(".x")
+            assert blob_hash_of_file(str(target), "sha256").hex() == digest, target
+            assert target.read_bytes() == content_of(name), link
+            assert bool(target.stat().st_mode & stat.S_IXUSR) == executable, target
+            assert not target.stat().st_mode & 0o222, f"{target} is writable"
+            reached.add(target.name)
+    return reached
+
+
+# --- six processes, one URL ------------------------------------------------------------------
+
+DOWNLOADERS = 6
+PAYLOAD_SIZE = 2 * 1024 * 1024
+HOLD_SECONDS = 0.15
+
+
+def _download_as(barrier: Barrier, url: str, name: str, toml: str, out: str) -> None:
+    """Download ``url`` as ``name``, timing every real download this process makes."""
+    from scratchspaces.artifacts import _sources
+
+    real = _sources.download
+    spans: list[tuple[float, float]] = []
+
+    def timed(url: str, dest: str, *, label: str, expected_size: int | None = None) -> str:
+        start = time.monotonic()
+        try:
+            return real(url, dest, label=label, expected_size=expected_size)
+        finally:
+            # Hold the download open a little: unserialized downloads would overlap.
+            time.sleep(HOLD_SECONDS)
+            spans.append((start, time.monotonic()))
+
+    _sources.download = timed
+    barrier.wait(60)
+    id_ = cache.download_my_artifact(url, name, toml)
+    Path(out).write_text(json.dumps({"id": id_, "spans": spans}))
+
+
+def test_six_processes_downloading_one_url_share_one_entry(depot: Path, tmp_path: Path) -> None:
+    """Six processes downloading one URL under six names take turns and share one entry.
+
+    The downloads never overlap (the URL's lock), exactly one entry holds the served
+    bytes, all six names are bound to it in the one binding file, and the usage records
+    hold all six bindings.
+    """
+    served = tmp_path / "served"
+    served.mkdir()
+    payload = random.Random(6).randbytes(PAYLOAD_SIZE)  # noqa: S311 - test data, not secrets
+    (served / "data.bin").write_bytes(payload)
+    toml = cache.my_artifacts_toml("six-downloads")
+    assert toml == depot / "scratchspaces" / "scratchspaces" / "six-downloads" / "Artifacts.toml"
+    outs = [tmp_path / f"result-{i}.json" for i in range(DOWNLOADERS)]
+
+    with Server(served) as server:
+        url = f"{server.url}/data.bin"
+        barrier = multiprocessing.get_context("spawn").Barrier(DOWNLOADERS)
+        args = [(barrier, url, f"name{i}", str(toml), str(outs[i])) for i in range(DOWNLOADERS)]
+        with running(_download_as, args) as procs:
+            pass
+        requests = list(server.requests)
+    assert [p.exitcode for p in procs] == [0] * DOWNLOADERS
+
+    results = [json.loads(out.read_text()) for out in outs]
+    ids = {r["id"] for r in results}
+    assert len(ids) == 1, ids
+    (id_,) = ids
+    assert id_ == _git_blob_sha256(payload)
+
+    store = _store(depot)
+    entries = _entries(store)
+    assert list(entries) == [id_]
+    assert entries[id_].read_bytes() == payload
+    assert not entries[id_].stat().st_mode & 0o222
+    assert not [p.name for p in store.iterdir() if p.name.startswith(".tmp-")]
+
+    assert _bindings_of(toml) == {f"name{i}": id_ for i in range(DOWNLOADERS)}
+    usage = _bindings.read_usage(str(store))
+    assert usage.skipped == 0
+    assert set(usage.records) == {id_}
+    assert set(usage.records[id_]) == {
+        _bindings.Use(str(toml), f"name{i}") for i in range(DOWNLOADERS)
+    }
+
+    # One at a time: every download ended before the next began.
+    spans = sorted((start, end) for r in results for start, end in r["spans"])
+    assert 1 <= len(spans) <= DOWNLOADERS
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert end <= start, f"downloads overlapped: {spans}"
+    assert requests == ["/data.bin"] * len(spans)
+
+
+# --- binders and a recycler at once ----------------------------------------------------------
+
+BINDERS = 3
+NAMES = 5
+POOL = 10
+BIND_SECONDS = 6.0
+# Directories every binder makes now and then: the same entries, bound by several files.
+COMMON = (
+    {"p-0": False, "p-1": False, "sub/p-2": False},
+    {"p-1": False, "x-3": True, "sub/deeper/p-4": False},
+    {"p-5": False, "p-6": False},
+)
+
+
+def _pool_content(k: int) -> bytes:
+    return f"pool file {k}\n".encode() * (k + 1)
+
+
+def _content_of(name: str) -> bytes:
+    """What a file named ``name`` holds: ``p-<k>`` and ``x-<k>`` the pool's, ``u-<tag>`` its own."""
+    kind, _, rest = name.partition("-")
+    if kind in {"p", "x"}:
+        return _pool_content(int(rest))
+    assert kind == "u", name
+    return f"unique file {rest}\n".encode()
+
+
+def _make(files: dict[str, bool], single: str | None) -> Callable[[Path], str | None]:
+    """An ``fn`` for create_my_artifact writing ``files`` (path -> executable)."""
+
+    def fill(work: Path) -> str | None:
+        for rel, executable in files.items():
+            path = work / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(_content_of(path.name))
+            if executable:
+                path.chmod(0o755)
+        return single
+
+    return fill
+
+
+def _pick(rng: random.Random, tag: str, roll: float) -> tuple[dict[str, bool], str | None]:
+    """What to make next: a single pool file, a common directory, or a random mix."""
+    if roll < 0.3:
+        k = rng.randrange(POOL)
+        return {f"p-{k}": False}, f"p-{k}"
+    if roll < 0.5:
+        return dict(rng.choice(COMMON)), None
+    files: dict[str, bool] = {}
+    for k in rng.sample(range(POOL), rng.randint(1, 5)):
+        executable = rng.random() < 0.2
+        folder = rng.choice(["", "", "sub/", "sub/deeper/"])
+        files[f"{folder}{'x' if executable else 'p'}-{k}"] = executable
+    files[f"{rng.choice(['', 'sub/'])}u-{tag}"] = False
+    return files, None
+
+
+def _still_whole(toml: Path, name: str) -> None:
+    """Raise if ``name``'s bound entry, or a file it links to, is missing right now."""
+    id_ = cache.my_artifact_hash(name, toml)
+    if id_ is None:
+        return
+    path = cache.my_artifact_path(id_)
+    if not cache.my_artifact_exists(id_):
+        raise AssertionError(f"{name} in {toml} is bound to {id_}, which is gone")
+    if path.is_dir():
+        for dirpath, _dirs, filenames in os.walk(path):
+            for file in filenames:
+                if not Path(dirpath, file).exists():
+                    raise AssertionError(f"{name} -> {id_}: {dirpath}/{file} does not resolve")
+
+
+def _bind_and_rebind(barrier: Barrier, worker: int, toml: str, out: str) -> None:
+    """Create entries and bind, rebind (forced), alias and unbind names, for a while."""
+    rng = random.Random(worker)  # noqa: S311 - test data, not secrets
+    names = [f"n{j}" for j in range(NAMES)]
+    stats = {"binds": 0, "aliases": 0, "unbinds": 0, "retries": 0}
+    barrier.wait(60)
+    deadline = time.monotonic() + BIND_SECONDS
+    step = 0
+    while time.monotonic() < deadline:
+        step += 1
+        name = rng.choice(names)
+        roll = rng.random()
+        if roll < 0.1:
+            cache.unbind_my_artifact(toml, name)
+            stats["unbinds"] += 1
+        elif roll < 0.2:
+            # Bind a second name to what another name binds: it is bound, so it exists.
+            other = cache.my_artifact_hash(rng.choice(names), toml)
+            if other is not None:
+                cache.bind_my_artifact(toml, name, other, force=True)
+                stats["aliases"] += 1
+        else:
+            files, single = _pick(rng, f"{worker}.{step}", (roll - 0.2) / 0.8)
+            for _attempt in range(50):
+                id_ = cache.create_my_artifact(_make(files, single))
+                try:
+                    cache.bind_my_artifact(toml, name, id_, force=True)
+                except ArtifactNotFound:
+                    # Recycled between creating and binding: nothing bound it yet.
+                    stats["retries"] += 1
+                    continue
+                break
+            else:
+                raise AssertionError(f"could not bind {files} in 50 attempts")
+            stats["binds"] += 1
+        _still_whole(Path(toml), rng.choice(names))
+    for name in names:
+        _still_whole(Path(toml), name)
+    Path(out).write_text(json.dumps(stats))
+
+
+def _recycle_until(barrier: Barrier, stop: Event, out: str) -> None:
+    """Recycle with no grace period, again and again, until told to stop."""
+    runs = deleted = 0
+    barrier.wait(60)
+    while not stop.is_set():
+        report = cache.find_orphanages(collect_delay=ZERO)
+        runs += 1
+        deleted += len(report.deleted)
+    Path(out).write_text(json.dumps({"runs": runs, "deleted": deleted}))
+
+
+def test_binders_and_a_recycler_at_once_lose_nothing(depot: Path, tmp_path: Path) -> None:
+    """Binders sharing files and a zero-delay recycler, all at once, lose nothing bound.
+
+    Three processes create directory entries that share file entries (and file entries
+    that directories also link to), bind, force-rebind, alias and unbind names in their
+    own binding files, while a fourth runs find_orphanages(collect_delay=0) in a loop.
+    Every name still bound then points to an entry that exists and whose links all
+    resolve to the right content, every binding has its usage record, and a last
+    find_orphanages deletes exactly the entries nothing binds.
+    """
+    tomls = [tmp_path / "bindings" / f"w{w}" / "Artifacts.toml" for w in range(BINDERS)]
+    for toml in tomls:
+        toml.parent.mkdir(parents=True)
+    outs = [tmp_path / f"binder-{w}.json" for w in range(BINDERS)]
+    recycler_out = tmp_path / "recycler.json"
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(BINDERS + 1)
+    stop = ctx.Event()
+
+    binders = [(barrier, w, str(tomls[w]), str(outs[w])) for w in range(BINDERS)]
+    with (
+        running(_bind_and_rebind, binders) as binding,
+        running(_recycle_until, [(barrier, stop, str(recycler_out))]) as recycling,
+    ):
+        for proc in binding:
+            proc.join(120)
+        stop.set()
+    assert [p.exitcode for p in binding] == [0] * BINDERS
+    assert [p.exitcode for p in recycling] == [0]
+
+    stats = [json.loads(out.read_text()) for out in outs]
+    recycler = json.loads(recycler_out.read_text())
+    # The race was real: many bindings, and the recycler deleted while they ran.
+    assert all(s["binds"] >= 5 and s["unbinds"] >= 1 for s in stats), stats
+    assert recycler["runs"] >= 5, recycler
+    assert recycler["deleted"] >= 1, recycler
+
+    store = _store(depot)
+    bound: dict[_bindings.Use, str] = {}
+    for toml in tomls:
+        for name, id_ in _bindings_of(toml).items():
+            bound[_bindings.Use(str(toml), name)] = id_
+    assert bound, "nothing is bound at the end"
+    entries = _entries(store)
+    closure: set[str] = set()
+    for use, id_ in sorted(bound.items()):
+        assert id_ in entries, f"{use} is bound to {id_}, which is gone"
+        closure.add(id_)
+        closure |= _check_entry(store, entries[id_], _content_of)
+    # Directories of different binders shared file entries.
+    assert any(entries[i].is_dir() for i in closure)
+
+    usage = _bindings.read_usage(str(store))
+    assert usage.skipped == 0
+    for use, id_ in bound.items():
+        assert use in usage.records.get(id_, {}), f"no usage record for {use} -> {id_}"
+
+    report = cache.find_orphanages(collect_delay=ZERO)
+    unbound = set(entries) - closure
+    assert set(report.deleted) == {entries[i] for i in unbound}
+    assert set(_entries(store)) == closure
+    assert report.freed_bytes == sum(report.deleted.values())
+    for id_ in set(bound.values()):
+        _check_entry(store, entries[id_], _content_of)
+    # What is left of the records is exactly the bindings.
+    usage = _bindings.read_usage(str(store))
+    standing = {(use, id_) for id_, uses in usage.records.items() for use in uses}
+    assert standing == set(bound.items())
+
+
+# --- a real venv, a real uninstall -----------------------------------------------------------
+
+USER_MODULE = '''
+"""Keeps a directory (and, if given, a download) in the content cache, bound by name."""
+import shutil
+from pathlib import Path
+
+from scratchspaces import cache
+
+
+def fetch(src_dir, raw_url=None):
+    toml = cache.my_artifacts_toml()
+
+    def fill(work):
+        for path in sorted(Path(src_dir).iterdir()):
+            shutil.copyfile(path, work / path.name)
+
+    found = {"toml": str(toml), "data": cache.create_my_artifact(fill)}
+    cache.bind_my_artifact(toml, "data", found["data"])
+    if raw_url is not None:
+        found["raw"] = cache.download_my_artifact(raw_url, "raw", toml)
+    return found
+'''
+
+SHARED = b"both packages keep this file\n" * 40
+MINE = b"only cache-user keeps this\n" * 30
+THEIRS = b"only other-user keeps this\n" * 20
+RAW = b"downloaded by cache-user\n" * 50
+
+
+@pytest.mark.venv
+def test_uninstalling_a_package_frees_only_what_its_bindings_held(
+    venv: Venv, tmp_path: Path, depot: Path
+) -> None:
+    """pip uninstall, then gc(collect_delay=0), frees the package's bindings and entries.
+
+    cache-user binds a directory (a file shared with other-user's directory, and one of
+    its own) and a download; other-user binds a directory. Before the uninstall gc
+    deletes nothing. After it, one gc deletes cache-user's binding space and the
+    entries only it bound, and keeps other-user's entries, the shared file included.
+    """
+    wheels = tmp_path / "wheels"
+    cache_user = write_wheel(
+        wheels,
+        "cache-user",
+        "1.0",
+        {"cacheuser/__init__.py": USER_MODULE},
+        requires=("scratchspaces",),
+    )
+    other_user = write_wheel(
+        wheels,
+        "other-user",
+        "1.0",
+        {"otheruser/__init__.py": USER_MODULE},
+        requires=("scratchspaces",),
+    )
+    venv.install(cache_user, other_user)
+    mine, theirs = tmp_path / "src-mine", tmp_path / "src-theirs"
+    for folder, own in ((mine, ("mine.txt", MINE)), (theirs, ("theirs.txt", THEIRS))):
+        folder.mkdir()
+        (folder / "shared.txt").write_bytes(SHARED)
+        (folder / own[0]).write_bytes(own[1])
+    raw = tmp_path / "raw.bin"
+    raw.write_bytes(RAW)
+
+    got_mine = json.loads(
+        venv.run(
+            "import json, cacheuser\n"
+            f"print(json.dumps(cacheuser.fetch({str(mine)!r}, {raw.as_uri()!r})))"
+        )
+    )
+    got_theirs = json.loads(
+        venv.run(f"import json, otheruser\nprint(json.dumps(otheruser.fetch({str(theirs)!r})))")
+    )
+
+    spaces = depot / "scratchspaces" / "scratchspaces"
+    mine_space, theirs_space = spaces / "cache-user", spaces / "other-user"
+    assert got_mine["toml"] == str(mine_space / "Artifacts.toml")
+    assert got_theirs["toml"] == str(theirs_space / "Artifacts.toml")
+    log = _records.read_log(str(depot))
+    assert {p for r in log if r.space == str(mine_space) for p in r.parents} == {
+        str(venv.site_packages / "cache_user-1.0.dist-info")
+    }
+    assert {p for r in log if r.space == str(theirs_space) for p in r.parents} == {
+        str(venv.site_packages / "other_user-1.0.dist-info")
+    }
+
+    store = _store(depot)
+    ids = {
+        "mine-dir": got_mine["data"],
+        "theirs-dir": got_theirs["data"],
+        "raw": got_mine["raw"],
+        "shared": _git_blob_sha256(SHARED),
+        "mine": _git_blob_sha256(MINE),
+        "theirs": _git_blob_sha256(THEIRS),
+    }
+    assert ids["raw"] == _git_blob_sha256(RAW)
+    entries = _entries(store)
+    assert set(entries) == set(ids.values())
+    expected = {"shared.txt": SHARED, "mine.txt": MINE, "theirs.txt": THEIRS}
+    assert _check_entry(store, entries[ids["mine-dir"]], expected.__getitem__) == {
+        ids["shared"],
+        ids["mine"],
+    }
+    assert _check_entry(store, entries[ids["theirs-dir"]], expected.__getitem__) == {
+        ids["shared"],
+        ids["theirs"],
+    }
+
+    # Both packages installed: nothing is an orphan, nothing goes.
+    report = scratchspaces.gc(collect_delay=ZERO)
+    assert report.deleted == {}
+    assert {mine_space, theirs_space} <= set(report.kept)
+    assert set(_entries(store)) == set(entries)
+
+    venv.uninstall("cache-user")
+    report = scratchspaces.gc(collect_delay=ZERO)
+    gone = {entries[ids[k]] for k in ("mine-dir", "mine", "raw")}
+    assert set(report.deleted) == {mine_space} | gone
+    assert report.deleted[entries[ids["mine"]]] == len(MINE)
+    assert report.deleted[entries[ids["raw"]]] == len(RAW)
+    assert not mine_space.exists()
+    assert set(_entries(store)) == {ids["theirs-dir"], ids["shared"], ids["theirs"]}
+    assert _check_entry(store, entries[ids["theirs-dir"]], expected.__getitem__) == {
+        ids["shared"],
+        ids["theirs"],
+    }
+    usage = _bindings.read_usage(str(store))
+    assert {use.toml for uses in usage.records.values() for use in uses} == {got_theirs["toml"]}
+
+    # other-user still finds its entry where it left it.
+    out = venv.run(
+        "from scratchspaces import cache\n"
+        "import otheruser\n"
+        f"h = cache.my_artifact_hash('data', {got_theirs['toml']!r})\n"
+        "print(h, cache.my_artifact_exists(h))"
+    )
+    assert out.split() == [ids["theirs-dir"], "True"]
