@@ -769,3 +769,47 @@ def test_cli_lists_recycles_and_counts_the_cache(
     du = json.loads(_cli(capsys, "du", "--json"))
     assert du["cache"] == {"count": 3, "bytes": len(files["data.csv"]) + len(files["run.sh"])}
     assert du["total_bytes"] >= du["cache"]["bytes"]
+
+
+DOWNLOAD_SCRIPT = (
+    "import sys; from scratchspaces import cache; "
+    "print(cache.download_my_artifact(sys.argv[1], 'progress-demo', sys.argv[2]))"
+)
+
+
+def test_a_download_shows_progress_only_on_a_terminal(tmp_path: Path) -> None:
+    """The built-in download draws a bar on a terminal's stderr and is silent on a pipe."""
+    import pty
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "big.bin").write_bytes(os.urandom(3 << 20))
+    with Server(served) as server:
+        url = f"{server.url}/big.bin"
+        piped = subprocess.run(
+            [sys.executable, "-c", DOWNLOAD_SCRIPT, url, str(tmp_path / "piped.toml")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert piped.stderr == ""
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", DOWNLOAD_SCRIPT, url, str(tmp_path / "tty.toml")],
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+        )
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        os.close(leader)
+        assert proc.wait(timeout=60) == 0
+    assert b"progress-demo" in shown
+    assert len(server.requests) == 2  # the second name was downloaded, not taken as bound
