@@ -11,6 +11,7 @@ from . import _depot
 
 if TYPE_CHECKING:
     import argparse
+    from datetime import datetime
     from pathlib import Path
 
 
@@ -33,6 +34,16 @@ def is_entry(path: Path, depot: str) -> bool:
     return str(path.parent.parent) == entries_root(depot)
 
 
+def orphans(depot: str) -> dict[str, datetime]:
+    """Return entry path -> when recycling first saw it orphaned."""
+    from . import _records  # noqa: PLC0415
+    from .cache import _store  # noqa: PLC0415
+
+    root = _store.store_of_depot(depot)
+    found = _records.read_orphanage_file(os.path.join(root, _store.ORPHANAGE_NAME))
+    return {_store.entry_path(root, i): when for i, when in found.items()}
+
+
 def usage(depot: str) -> tuple[int, int]:
     """Return how many entries the depot's cache holds and their bytes (files once)."""
     from . import _fs  # noqa: PLC0415
@@ -52,7 +63,7 @@ def _who(toml: str, binding_spaces: str) -> str:
 def describe() -> list[dict[str, Any]]:
     """Return one description per entry: id, kind, path, bytes, bindings, orphaned since."""
     from . import _records  # noqa: PLC0415
-    from .cache import _bindings, _recycle, _store  # noqa: PLC0415
+    from .cache import _recycle, _store  # noqa: PLC0415
 
     root = store()
     from datetime import datetime, timezone  # noqa: PLC0415
@@ -65,7 +76,7 @@ def describe() -> list[dict[str, Any]]:
                 via.setdefault(file, []).append(
                     {"file": use.toml, "name": use.name, "through": id_}
                 )
-    orphans = _records.read_orphanage_file(os.path.join(root, _bindings.ORPHANAGE_NAME))
+    orphans = _records.read_orphanage_file(os.path.join(root, _store.ORPHANAGE_NAME))
     found = []
     for id_, path in sorted(_store.entries_on_disk(root).items()):
         bound: list[dict[str, str]] = [

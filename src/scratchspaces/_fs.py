@@ -57,7 +57,7 @@ def tree_size(path: str | os.PathLike[str]) -> int:
     return total
 
 
-def _make_dirs_writable(top: str) -> None:
+def make_dirs_writable(top: str) -> None:
     """Give the owner rwx on every real directory under ``top`` (links are not followed)."""
     stack = [top]
     while stack:
@@ -87,7 +87,7 @@ def rmtree_in_place(path: str) -> list[str]:
 
     import shutil  # noqa: PLC0415 - costs 4 ms at import (bz2, lzma): only when deleting
 
-    _make_dirs_writable(path)
+    make_dirs_writable(path)
     if sys.version_info >= (3, 12):
         shutil.rmtree(path, onexc=on_error)
     else:  # pragma: no cover - the onerror form is deprecated from 3.12

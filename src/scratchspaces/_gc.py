@@ -254,9 +254,8 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, artifacts_too: bool) 
             os.rmdir(trash_root)
     # The content cache after the spaces: a binding file in a space deleted just now
     # releases its entries in this same call (and in a dry run, counts as deleted).
-    cache = None
-    if artifacts_too:
-        cache = _recycle_cache(depot, rules, dry_run=dry_run, gone=plan.delete)
+    cache = _recycle_cache(depot, rules, dry_run, plan.delete, failures) if artifacts_too else None
+    if cache is not None:
         deleted.update(cache.deleted)
     if failures:
         from ._warn import warn_once  # noqa: PLC0415
@@ -275,17 +274,27 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, artifacts_too: bool) 
     )
 
 
-def _recycle_cache(depot: str, rules: _Rules, *, dry_run: bool, gone: list[str]) -> GCReport:
-    """Recycle the depot's content cache with gc's delay (SPEC 6)."""
+def _recycle_cache(
+    depot: str, rules: _Rules, dry_run: bool, gone: list[str], failures: list[str]
+) -> GCReport | None:
+    """Recycle the depot's content cache with gc's delay (SPEC 6).
+
+    A store that is blocked (a file in its place) or busy past the lock's timeout costs
+    a line in gc's warning, not the report of the spaces already collected.
+    """
     from .cache import _recycle, _store  # noqa: PLC0415
 
-    return _recycle.recycle(
-        _store.store_of_depot(depot),
-        collect_delay=rules.collect_delay,
-        now=rules.now,
-        dry_run=dry_run,
-        gone=gone,
-    )
+    try:
+        return _recycle.recycle(
+            _store.store_of_depot(depot),
+            collect_delay=rules.collect_delay,
+            now=rules.now,
+            dry_run=dry_run,
+            gone=gone,
+        )
+    except OSError as exc:
+        failures.append(f"the content cache ({type(exc).__name__}: {exc})")
+        return None
 
 
 # --- artifacts (SPEC 5) --------------------------------------------------------------------

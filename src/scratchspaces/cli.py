@@ -304,12 +304,7 @@ def _kept_until(orphans: Sequence[Path], delay: timedelta) -> str:
     }
     for depot in depots:
         seen.update(_records.read_orphanage(depot))
-    # the content cache's orphanage is keyed by entry id
-    entries_root = _cli_cache.entries_root(user)
-    cached = _records.read_orphanage_file(
-        os.path.join(os.path.dirname(entries_root), "orphaned.toml")
-    )
-    seen.update({os.path.join(entries_root, i[:2], i): t for i, t in cached.items()})
+    seen.update(_cli_cache.orphans(user))
     first = min(seen.get(str(p), now) for p in orphans)
     return f"{first + delay:%Y-%m-%d}"
 

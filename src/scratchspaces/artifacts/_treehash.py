@@ -283,7 +283,7 @@ def _hash(
     hashed in others (their hashes still ``b""``); only if there are large files.
     """
     new = _new(algorithm)
-    top = os.fspath(path)
+    top = os.path.normpath(os.fspath(path))  # "a//b/" would cut relative paths wrongly
     if not os.path.isdir(top):
         raise NotADirectoryError(f"not a directory: {top!r}")
     # bytes all the way: names come out of the listing as git stores them, unencoded

@@ -29,7 +29,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from .. import _depot, _identity, _spaces
+from .. import _depot, _fs, _identity, _spaces
 from ..errors import ArtifactNotFound, BindingExists, DownloadError, InvalidArtifactsToml
 from . import _bindings, _store
 
@@ -68,21 +68,25 @@ def my_artifacts_toml(pkg: PkgSpec = None) -> Path:
 
 
 def my_artifact_path(hash: str) -> Path:
-    """Return where entry ``hash`` is, or would be; creates nothing.
+    """Return where entry ``hash`` is: the first depot holding it, else the user depot.
+
+    Creates nothing.
 
     Raises:
         InvalidHash: ``hash`` is not an entry's id.
     """
-    return Path(_store.entry_path(_store.current_store(), _store.check_id(hash)))
+    id_ = _store.check_id(hash)
+    return Path(_store.find(id_) or _store.entry_path(_store.current_store(), id_))
 
 
 def my_artifact_exists(hash: str) -> bool:
-    """Return whether entry ``hash`` is in the cache.
+    """Return whether some depot's cache holds entry ``hash``.
 
     Raises:
         InvalidHash: ``hash`` is not an entry's id.
     """
-    return os.path.lexists(_store.entry_path(_store_in_use(), _store.check_id(hash)))
+    _store_in_use()
+    return _store.find(_store.check_id(hash)) is not None
 
 
 def my_artifact_hash(name: str, artifacts_toml: str | os.PathLike[str]) -> str | None:
@@ -152,40 +156,52 @@ def _create(
         work = os.path.join(tmp, "work")
         os.mkdir(work)
         source = _result_path(work, fn(Path(work)))
+        # Files are moved out of what fn made: a copy of read-only folders must allow it.
+        _fs.make_dirs_writable(work)
         if os.path.isdir(source):
             links = _store.LinkTree(source, os.path.join(tmp, "shadow"))
             listing = _store.hash_directory(source, during=links.add)
             id_ = listing.tree
+            files = [_store.file_id(d, executable=x) for _rel, d, x in listing.files]
 
             def prepare() -> _store.Prepared:
                 return links.finish(listing)
-
-            def whole() -> bool:
-                return os.path.lexists(_store.entry_path(store, id_)) and all(
-                    os.path.lexists(_store.entry_path(store, _store.file_id(d, executable=x)))
-                    for _rel, d, x in listing.files
-                )
         else:
             prepared_file = _store.prepare_file(source)
             id_ = prepared_file.id
+            files = []
 
             def prepare() -> _store.Prepared:
                 return prepared_file
 
-            def whole() -> bool:
-                return os.path.lexists(_store.entry_path(store, id_))
+        def whole(root: str) -> bool:
+            return all(os.path.lexists(_store.entry_path(root, i)) for i in [id_, *files])
 
+        # A read-only depot holding it whole is as good (SPEC 2): nothing to store.
+        elsewhere = next((s for s in _store.stores()[1:] if whole(s)), None)
         # One creator per entry: the others wait, then find it whole and change nothing.
         with _store.named_lock(store, id_):
-            prepared = None if whole() else prepare()
-            if binding is None:
+            prepared = None if elsewhere or whole(store) else prepare()
+
+            def publish() -> None:
+                """Publish, or find it whole; hold the store's lock (recycling takes it)."""
+                nonlocal prepared
+                if elsewhere is not None and whole(elsewhere):
+                    return
+                if os.path.lexists(_store.entry_path(store, id_)):
+                    _store.refresh(store, id_)  # maybe an old orphan: a new grace period
+                if prepared is None and not whole(store):
+                    prepared = prepare()  # recycled since the first look
                 if prepared is not None:
-                    with _store.store_lock(store):
-                        prepared.publish(store)
+                    prepared.publish(store)
+
+            if binding is None:
+                with _store.store_lock(store):
+                    publish()
             else:
                 toml, name, replace = binding
                 with _bindings.binding_lock(toml):
-                    _bind_locked(store, toml, name, id_, replace=replace, prepared=prepared)
+                    _bind_locked(store, toml, name, id_, replace=replace, publish=publish)
     return id_
 
 
@@ -207,31 +223,34 @@ def _bind_locked(
     id_: str,
     *,
     replace: _Replace,
-    prepared: _store.Prepared | None = None,
+    publish: Callable[[], None] | None = None,
 ) -> None:
-    """Bind under the binding file's lock: publish, write the file, record, all at once."""
+    """Bind under the binding file's lock: publish, record, write the file, all at once.
+
+    The record goes first: a binding without its record (a crash in between) could be
+    taken for no binding; a record without its binding is dropped by recycling.
+    """
     data = _bindings.load(toml)
     if name in data:
         current = _bindings.bound_id(data, name, toml)  # a malformed one is not overwritten
         replaceable = replace == "always" or (
-            replace == "if-missing"
-            and (current is None or not os.path.lexists(_store.entry_path(store, current)))
+            replace == "if-missing" and (current is None or _store.find(current) is None)
         )
         if not replaceable:
             raise BindingExists(toml, name)
     with _store.store_lock(store):
-        if prepared is not None:
-            prepared.publish(store)
-        path = _store.entry_path(store, id_)
-        if not os.path.lexists(path):
-            raise ArtifactNotFound(id_, f"not in the content cache ({path})")
+        if publish is not None:
+            publish()
+        path = _store.find(id_)
+        if path is None:
+            where = _store.entry_path(store, id_)
+            raise ArtifactNotFound(id_, f"not in the content cache ({where})")
         files = _store.reached(path) if _store.kind_of(path) == "directory" else None
+        _bindings.append_record(
+            store, _bindings.format_record(id_, _bindings.Use(toml, name), time.time(), files)
+        )
         data[name] = {"sha256": id_}
         _bindings.write(toml, data)
-        now = time.time()
-        _bindings.append_record(
-            store, _bindings.format_record(id_, _bindings.Use(toml, name), now, files)
-        )
 
 
 def bind_my_artifact(
@@ -302,9 +321,7 @@ def download_my_artifact(
 
     def bound() -> str | None:
         current = _bindings.bound_id(_bindings.load(toml), name, toml)
-        if current is not None and os.path.lexists(_store.entry_path(store, current)):
-            return current
-        return None
+        return current if current is not None and _store.find(current) is not None else None
 
     if not force_bind and (found := bound()) is not None:
         return found
@@ -321,7 +338,14 @@ def download_my_artifact(
 
                 _sources.download(url, os.fspath(dest), label=name)
             else:
-                downloader(url, dest)
+                try:
+                    downloader(url, dest)
+                except DownloadError:
+                    raise
+                except Exception as exc:  # the downloader's failure is the download's
+                    raise DownloadError(
+                        url, f"the downloader failed: {type(exc).__name__}: {exc}"
+                    ) from exc
                 if not os.path.lexists(dest):
                     raise DownloadError(url, f"the downloader wrote nothing at {dest}")
             return dest

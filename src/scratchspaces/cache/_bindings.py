@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
 USAGE_NAME = "usage.toml"
-ORPHANAGE_NAME = "orphaned.toml"
 _HEADER = re.compile(r'\[\["([0-9a-f]{64}(?:\.x)?)"\]\]')
+_TOML_LINE = re.compile(r'^toml = ("(?:[^"\\\n]|\\.)*")$', re.MULTILINE)
 
 
 # --- binding files -------------------------------------------------------------------------
@@ -100,6 +100,8 @@ class Usage(NamedTuple):
     records: dict[str, dict[Use, tuple[datetime, tuple[str, ...]]]]
     damaged: set[str]
     """Entries named by records that could not be read."""
+    damaged_tomls: set[str]
+    """Binding files named by records that could not be read."""
     skipped: int
 
 
@@ -165,9 +167,20 @@ def _parse(chunk: str) -> tuple[str, Use, datetime, tuple[str, ...]] | None:
     return id_, Use(os.path.normpath(toml), name), when, tuple(files)
 
 
+def _string(literal: str) -> list[str]:
+    """Return the TOML basic string ``literal`` decoded, or nothing if it is not one."""
+    from .. import _toml  # noqa: PLC0415
+
+    try:
+        value = _toml.loads(f"v = {literal}")["v"]
+    except ValueError:
+        return []
+    return [os.path.normpath(value)] if isinstance(value, str) else []
+
+
 def read_usage(store: str) -> Usage:
     """Read the usage records around whatever is damaged (one warning for all of it)."""
-    usage = Usage({}, set(), 0)
+    usage = Usage({}, set(), set(), 0)
     path = usage_path(store)
     try:
         with open(path, "rb") as f:
@@ -184,6 +197,9 @@ def read_usage(store: str) -> Usage:
             header = _HEADER.match(chunk.strip())
             if header:
                 usage.damaged.add(header.group(1))
+            toml = _TOML_LINE.search(chunk)
+            if toml:
+                usage.damaged_tomls.update(_string(toml.group(1)))
             continue
         id_, use, when, files = parsed
         uses = usage.records.setdefault(id_, {})

@@ -115,6 +115,7 @@ def survey(
             if bindings.holds(use, id_) is not False:
                 standing.setdefault(id_, {})[use] = value
     tomls = {use.toml for uses in usage.records.values() for use in uses}
+    tomls |= usage.damaged_tomls  # a damaged record still says where to look
     for toml in sorted(tomls.union(binding_files(store))):
         data = bindings.data(toml)
         if not data or toml in bindings.unreadable:
@@ -141,7 +142,7 @@ def plan(store: str, now: datetime, delay: timedelta, gone: Iterable[str] = ()) 
     standing, damaged = survey(store, bindings, now)
     on_disk = _store.entries_on_disk(store)
     result.paths = on_disk
-    known = _records.read_orphanage_file(os.path.join(store, _bindings.ORPHANAGE_NAME))
+    known = _records.read_orphanage_file(os.path.join(store, _store.ORPHANAGE_NAME))
     result.records = {i: uses for i, uses in standing.items() if i in on_disk}
     result.unreadable = [f"{t} ({why})" for t, why in bindings.unreadable.items()]
     bound = set(result.records)
@@ -220,7 +221,7 @@ def recycle(
                     moved[id_] = trash
             _bindings.write_usage(store, decided.records)
             _records.write_orphanage_file(
-                os.path.join(store, _bindings.ORPHANAGE_NAME), decided.orphanage
+                os.path.join(store, _store.ORPHANAGE_NAME), decided.orphanage
             )
         failures.extend(_remove_stale(store, now))
         for trash in moved.values():
@@ -255,29 +256,42 @@ def _warn(decided: Plan, failures: list[str]) -> None:
         )
 
 
-def _remove_stale(store: str, now: datetime) -> list[str]:
-    """Remove temporaries and lock files more than a day old (crashed or idle creators).
+def _unused(lock_path: str) -> bool:
+    """Take the lock at ``lock_path`` if nobody holds it, and unlink it while held."""
+    from filelock import FileLock, Timeout  # noqa: PLC0415
 
-    A lock file removed while a process holds it costs at most one duplicate download
-    or one duplicate build of an entry: publishing is a rename either way.
+    try:
+        with FileLock(lock_path, timeout=0):
+            with contextlib.suppress(OSError):
+                os.unlink(lock_path)
+            return True
+    except (Timeout, OSError):
+        return False
+
+
+def _remove_stale(store: str, now: datetime) -> list[str]:
+    """Remove what crashed creators left: temporaries and lock files no one holds.
+
+    Only those more than a day old, and only when their lock can be taken: a creator
+    still running (a download of a day and more) holds its temporary's lock.
     """
     from ..artifacts import _store as artifacts_store  # noqa: PLC0415
 
     failures: list[str] = []
     limit = now.timestamp() - _STALE_SECONDS
     for name in _fs.listdir(store):
-        if name.startswith(_store.TMP_PREFIX):
-            born = artifacts_store.temporary_born(name)
-            if born is not None and born < limit:
-                failures.extend(
-                    _fs.remove_tree(os.path.join(store, name), os.path.join(store, TRASH))
-                )
+        path = os.path.join(store, name)
+        if not name.startswith(_store.TMP_PREFIX):
+            continue
+        born = artifacts_store.temporary_born(name)
+        if born is not None and born < limit and _unused(os.path.join(path, _store.TMP_LOCK)):
+            failures.extend(_fs.remove_tree(path, os.path.join(store, TRASH)))
     locks = os.path.join(store, _store.LOCKS_DIR)
     for name in _fs.listdir(locks):
         path = os.path.join(locks, name)
         with contextlib.suppress(OSError):
             if os.lstat(path).st_mtime < limit:
-                os.unlink(path)
+                _unused(path)
     return failures
 
 

@@ -41,6 +41,8 @@ LOCKS_DIR = "locks"
 EXEC_SUFFIX = ".x"
 TMP_PREFIX = ".tmp-"
 STORE_LOCK = "usage.lock"
+ORPHANAGE_NAME = "orphaned.toml"  # id -> when recycling first saw it unbound
+TMP_LOCK = ".lock"  # inside a temporary: held while it is in use
 READ_ONLY_DIR = 0o555  # a directory entry's folders; recycling makes the top writable
 STAMP_NAME = "recycled"  # its mtime: when the store was last recycled
 WEEK = 7 * 24 * 60 * 60
@@ -84,6 +86,38 @@ def current_store() -> str:
     return os.path.join(root, _depot.CACHE_NAMESPACE, _depot.CACHE_KEY)
 
 
+def stores() -> list[str]:
+    """Return every store searched, the writable one first (later depots are read-only)."""
+    _root, depot = _spaces._root()
+    if depot is None:  # with_scratch_directory: only the override
+        return [current_store()]
+    return [store_of_depot(d) for d in _depot.depot_strings()]
+
+
+def find(id_: str) -> str | None:
+    """Return the path of entry ``id_`` in the first store holding it, or None."""
+    for store in stores():
+        path = entry_path(store, id_)
+        if os.path.lexists(path):
+            return path
+    return None
+
+
+def refresh(store: str, id_: str) -> None:
+    """Take ``id_`` out of the orphanage: created again, it starts a new grace period.
+
+    Hold the store's lock. Rewrites the orphanage only if ``id_`` is in it.
+    """
+    from .. import _records  # noqa: PLC0415
+
+    path = os.path.join(store, ORPHANAGE_NAME)
+    if not os.path.exists(path):
+        return
+    orphans = _records.read_orphanage_file(path)
+    if orphans.pop(id_, None) is not None:
+        _records.write_orphanage_file(path, orphans)
+
+
 def entry_path(store: str, id_: str) -> str:
     """Return where entry ``id_`` is (or would be) in ``store``."""
     return os.path.join(store, ENTRIES_DIR, id_[:2], id_)
@@ -119,12 +153,19 @@ def named_lock(store: str, name: str, timeout: float = -1) -> BaseFileLock:
 
 @contextlib.contextmanager
 def temporary(store: str, kind: str) -> Iterator[str]:
-    """Yield a fresh directory in ``store`` (so renames publish from it); remove it after."""
-    from ..artifacts import _store  # noqa: PLC0415 - the same naming, so gc dates it
+    """Yield a fresh directory in ``store`` (so renames publish from it); remove it after.
+
+    Its lock, ``<tmp>/.lock``, is held all along: recycling removes a temporary only
+    when it can take that lock (its creator is gone), however long ``fn`` runs.
+    """
+    from filelock import FileLock  # noqa: PLC0415
+
+    from ..artifacts import _store  # noqa: PLC0415 - the same naming, so it is dated
 
     tmp = _store.new_temporary(store, kind)
     try:
-        yield tmp
+        with FileLock(os.path.join(tmp, TMP_LOCK)):
+            yield tmp
     finally:
         _fs.remove_in_place(tmp)
 
@@ -364,19 +405,28 @@ class LinkTree:
 
 
 def _check_inner_link(top: str, rel: bytes, target: bytes) -> None:
-    """Refuse a symlink that leaves the directory: an entry must be whole by itself."""
+    """Refuse a symlink that leaves the directory: an entry must be whole by itself.
+
+    Its text must stay inside, and so must where it leads through other links.
+    """
     where = os.fsdecode(rel)
     text = os.fsdecode(target)
+    path = os.path.join(top, where)
+    out = UnsupportedFile(path, "a symlink out of the directory")
     if os.path.isabs(text) or not text:
-        raise UnsupportedFile(os.path.join(top, where), "a symlink out of the directory")
+        raise out
     depth = where.count(os.sep)
     for part in text.split("/"):
         if part == "..":
             depth -= 1
             if depth < 0:
-                raise UnsupportedFile(os.path.join(top, where), "a symlink out of the directory")
+                raise out
         elif part not in {"", "."}:
             depth += 1
+    real = os.path.realpath(path)
+    inside = os.path.realpath(top)
+    if real != inside and not real.startswith(os.path.join(inside, "")):
+        raise out
 
 
 def check_store(store: str) -> None:
