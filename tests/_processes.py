@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import subprocess
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -28,3 +30,23 @@ def running(
             if proc.is_alive():
                 proc.kill()
                 proc.join()
+
+
+def stderr_on_a_terminal(cmd: list[str]) -> tuple[int, bytes]:
+    """Run ``cmd`` with stderr on a pseudo-terminal; return its exit status and what it drew."""
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    return proc.wait(timeout=60), shown

@@ -18,6 +18,7 @@ import pytest
 
 import scratchspaces
 from _http import Server, dead_url
+from _processes import stderr_on_a_terminal
 from scratchspaces import artifacts
 from scratchspaces.artifacts import (
     ArtifactNotFound,
@@ -54,13 +55,16 @@ def _use_depot(monkeypatch: pytest.MonkeyPatch, *depots: Path) -> None:
     monkeypatch.setenv("SCRATCHSPACES_DEPOT_PATH", os.pathsep.join(str(d) for d in depots))
 
 
+INSTALL_SCRIPT = (
+    "import sys; from scratchspaces import artifacts; "
+    "print(artifacts.ensure_artifact_installed(sys.argv[1], sys.argv[2]))"
+)
+
+
 def _install_in_subprocess(toml: Path, name: str, **popen: Any) -> subprocess.Popen[str]:
     """Run ``ensure_artifact_installed(name, toml)`` in a fresh interpreter (prints the path)."""
-    script = (
-        "import sys; from scratchspaces import artifacts; "
-        "print(artifacts.ensure_artifact_installed(sys.argv[1], sys.argv[2]))"
-    )
-    return subprocess.Popen([sys.executable, "-c", script, name, str(toml)], text=True, **popen)
+    cmd = [sys.executable, "-c", INSTALL_SCRIPT, name, str(toml)]
+    return subprocess.Popen(cmd, text=True, **popen)
 
 
 # --- the export flow of the original manual -----------------------------------------------
@@ -556,7 +560,6 @@ def test_du_counts_artifacts(depot: Path) -> None:
 def test_a_progress_bar_only_when_stderr_is_a_terminal(
     tmp_path: Path, depot: Path, published: tuple[str, str, Path]
 ) -> None:
-    import pty
 
     h, sha256, served = published
     toml = tmp_path / "Artifacts.toml"
@@ -571,22 +574,10 @@ def test_a_progress_bar_only_when_stderr_is_a_terminal(
         assert err == ""  # not a terminal: silent
         artifacts.remove_artifact(h)
 
-        leader, follower = pty.openpty()
-        proc = _install_in_subprocess(
-            toml, "progress-demo", stdout=subprocess.DEVNULL, stderr=follower
+        status, shown = stderr_on_a_terminal(
+            [sys.executable, "-c", INSTALL_SCRIPT, "progress-demo", str(toml)]
         )
-        os.close(follower)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            shown += chunk
-        os.close(leader)
-        assert proc.wait(timeout=60) == 0
+        assert status == 0
     assert b"progress-demo" in shown
     assert artifacts.verify_artifact(h)
 

@@ -20,6 +20,7 @@ import pytest
 
 import scratchspaces
 from _http import Server, dead_url
+from _processes import stderr_on_a_terminal
 from scratchspaces import cache, cli
 from scratchspaces.cache import _store as store_module
 from scratchspaces.errors import (
@@ -779,8 +780,6 @@ DOWNLOAD_SCRIPT = (
 
 def test_a_download_shows_progress_only_on_a_terminal(tmp_path: Path) -> None:
     """The built-in download draws a bar on a terminal's stderr and is silent on a pipe."""
-    import pty
-
     served = tmp_path / "served"
     served.mkdir()
     (served / "big.bin").write_bytes(os.urandom(3 << 20))
@@ -793,23 +792,9 @@ def test_a_download_shows_progress_only_on_a_terminal(tmp_path: Path) -> None:
             check=True,
         )
         assert piped.stderr == ""
-        leader, follower = pty.openpty()
-        proc = subprocess.Popen(
-            [sys.executable, "-c", DOWNLOAD_SCRIPT, url, str(tmp_path / "tty.toml")],
-            stdout=subprocess.DEVNULL,
-            stderr=follower,
+        status, shown = stderr_on_a_terminal(
+            [sys.executable, "-c", DOWNLOAD_SCRIPT, url, str(tmp_path / "tty.toml")]
         )
-        os.close(follower)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            shown += chunk
-        os.close(leader)
-        assert proc.wait(timeout=60) == 0
+        assert status == 0
     assert b"progress-demo" in shown
     assert len(server.requests) == 2  # the second name was downloaded, not taken as bound
