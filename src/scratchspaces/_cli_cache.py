@@ -36,12 +36,10 @@ def is_entry(path: Path, depot: str) -> bool:
 
 def orphans(depot: str) -> dict[str, datetime]:
     """Return entry path -> when recycling first saw it orphaned."""
-    from . import _records  # noqa: PLC0415
     from .cache import _store  # noqa: PLC0415
 
     root = _store.store_of_depot(depot)
-    found = _records.read_orphanage_file(os.path.join(root, _store.ORPHANAGE_NAME))
-    return {_store.entry_path(root, i): when for i, when in found.items()}
+    return {_store.entry_path(root, i): when for i, when in _store.read_orphans(root).items()}
 
 
 def usage(depot: str) -> tuple[int, int]:
@@ -62,7 +60,6 @@ def _who(toml: str, binding_spaces: str) -> str:
 
 def describe() -> list[dict[str, Any]]:
     """Return one description per entry: id, kind, path, bytes, bindings, orphaned since."""
-    from . import _records  # noqa: PLC0415
     from .cache import _recycle, _store  # noqa: PLC0415
 
     root = store()
@@ -76,7 +73,7 @@ def describe() -> list[dict[str, Any]]:
                 via.setdefault(file, []).append(
                     {"file": use.toml, "name": use.name, "through": id_}
                 )
-    orphans = _records.read_orphanage_file(os.path.join(root, _store.ORPHANAGE_NAME))
+    orphans = _store.read_orphans(root)
     found = []
     for id_, path in sorted(_store.entries_on_disk(root).items()):
         bound: list[dict[str, str]] = [

@@ -27,6 +27,12 @@ def listdir(path: str) -> list[str]:
         return []
 
 
+def within(path: str, top: str) -> bool:
+    """Return whether ``path`` resolves (through every link) to ``top`` or inside it."""
+    real, base = os.path.realpath(path), os.path.realpath(top)
+    return real == base or real.startswith(os.path.join(base, ""))
+
+
 def tree_size(path: str | os.PathLike[str]) -> int:
     """Return the apparent size of ``path`` in bytes, a file linked twice counted once.
 

@@ -377,19 +377,8 @@ def _remove_stale_artifact_temporaries(depot: str, rules: _Rules, trash_root: st
     from .artifacts import _store  # noqa: PLC0415
 
     root = os.path.join(depot, _store.ARTIFACTS_DIR)
-    failures: list[str] = []
-    for name in _fs.listdir(root):
-        path = os.path.join(root, name)
-        if not name.startswith(_store.TMP_PREFIX):
-            continue
-        # The time of creation is in the name: an mtime can be copied from elsewhere
-        # (copytree keeps the source's) and would make a live temporary look stale.
-        born = _store.temporary_born(name)
-        if born is None:
-            continue
-        if rules.now.timestamp() - born > RECENT.total_seconds():
-            failures.extend(_fs.remove_tree(path, trash_root))
-    return failures
+    stale = _store.stale_temporaries(root, rules.now.timestamp())
+    return [f for path in stale for f in _fs.remove_tree(path, trash_root)]
 
 
 def gc(

@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import _depot, _fs
+from .. import _depot, _fs, _usage
 from ..errors import DepotError, InvalidHash, UnsupportedFile
 from ._treehash import tree_hash
 
@@ -146,6 +146,20 @@ def temporary_born(name: str) -> int | None:
     """Return when the temporary ``name`` was made (seconds since the epoch), or None."""
     parts = name.split("-")
     return int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else None
+
+
+def stale_temporaries(root: str, now: float) -> list[str]:
+    """Return the temporaries in ``root`` made more than a day before ``now``.
+
+    The time of creation is in the name: an mtime can be copied from elsewhere
+    (copytree keeps the source's) and would make a live temporary look stale.
+    """
+    stale = []
+    for name in _fs.listdir(root):
+        born = temporary_born(name) if name.startswith(TMP_PREFIX) else None
+        if born is not None and now - born > _usage.DAY:
+            stale.append(os.path.join(root, name))
+    return stale
 
 
 def publish(tmp: str, hash_: str, root: str) -> Path:

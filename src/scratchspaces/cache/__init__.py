@@ -109,7 +109,8 @@ def create_my_artifact(fn: Callable[[Path], str | os.PathLike[str] | None]) -> s
     sha256 git blob hash (``.x`` appended if it is executable); a directory as a
     directory entry named by its sha256 git tree hash, in which each file is a relative
     link to its file entry. Entries are read-only; content that exists already costs a
-    hash and changes nothing. ``fn`` runs with no lock held.
+    hash and changes nothing (an old orphan starts a new grace period). ``fn`` runs with
+    no shared lock held: only its own working directory's, which nobody waits for.
 
     Raises:
         ValueError: ``fn`` returned a path outside ``working_dir``.
@@ -135,13 +136,12 @@ def _result_path(work: str, result: str | os.PathLike[str] | None) -> str:
         if not isinstance(given, str):
             given = os.fsdecode(given)
         path = given if os.path.isabs(given) else os.path.join(work, given)
-    real = os.path.realpath(path)
-    top = os.path.realpath(work)
-    if real != top and not real.startswith(os.path.join(top, "")):
+    if not _fs.within(path, work):
         raise ValueError(
             f"create_my_artifact: fn returned {given!r}, which is outside its working "
             f"directory {work}"
         )
+    real = os.path.realpath(path)
     if not os.path.lexists(real):
         raise FileNotFoundError(f"create_my_artifact: fn returned {given!r}, which does not exist")
     return real

@@ -33,6 +33,8 @@ from ._store import check_id, is_id
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+    from filelock import BaseFileLock
+
 USAGE_NAME = "usage.toml"
 _HEADER = re.compile(r'\[\["([0-9a-f]{64}(?:\.x)?)"\]\]')
 _TOML_LINE = re.compile(r'^toml = ("(?:[^"\\\n]|\\.)*")$', re.MULTILINE)
@@ -77,7 +79,7 @@ def write(path: str, data: Mapping[str, Any]) -> None:
     _fs.atomic_write(path, tomli_w.dumps(dict(sorted(data.items()))).encode("utf-8"))
 
 
-def binding_lock(path: str) -> Any:
+def binding_lock(path: str) -> BaseFileLock:
     """Return the lock of one binding file: ``<file>.lock`` beside it."""
     from filelock import FileLock  # noqa: PLC0415
 

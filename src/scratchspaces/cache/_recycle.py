@@ -28,7 +28,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import _fs, _records
+from .. import _fs
+from .._depot import TRASH_DIR
+from .._usage import DAY
 from ..errors import InvalidArtifactsToml, ScratchspacesError
 from . import _bindings, _store
 
@@ -36,9 +38,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from .._gc import GCReport
-
-TRASH = ".trash"
-_STALE_SECONDS = 24 * 60 * 60
 
 
 @dataclass
@@ -142,7 +141,7 @@ def plan(store: str, now: datetime, delay: timedelta, gone: Iterable[str] = ()) 
     standing, damaged = survey(store, bindings, now)
     on_disk = _store.entries_on_disk(store)
     result.paths = on_disk
-    known = _records.read_orphanage_file(os.path.join(store, _store.ORPHANAGE_NAME))
+    known = _store.read_orphans(store)
     result.records = {i: uses for i, uses in standing.items() if i in on_disk}
     result.unreadable = [f"{t} ({why})" for t, why in bindings.unreadable.items()]
     bound = set(result.records)
@@ -191,7 +190,7 @@ def recycle(
 
     ``gone``: directories to treat as deleted (the spaces a dry-run gc would delete).
     """
-    from .._gc import GCReport  # noqa: PLC0415
+    from .._gc import GCReport, _sweep  # noqa: PLC0415 - gc's removal, and its report
 
     if collect_delay < timedelta(0):
         raise ValueError("collect_delay must not be negative")
@@ -199,38 +198,33 @@ def recycle(
     if not os.path.isdir(store):
         return GCReport()
     now = now or datetime.now(timezone.utc)
-    trash_root = os.path.join(store, TRASH)
+    trash_root = os.path.join(store, TRASH_DIR)
     failures: list[str] = []
     moved: dict[str, str] = {}
-    sizes: dict[str, int] = {}
     if dry_run:
         decided = plan(store, now, collect_delay, gone)
-        sizes = {i: _fs.tree_size(decided.paths[i]) for i in decided.delete}
     else:
         failures.extend(_fs.empty_trash(trash_root))
         with _store.store_lock(store, lock_timeout):
             decided = plan(store, now, collect_delay, gone)
             for id_ in decided.delete:
                 path = decided.paths[id_]
-                sizes[id_] = _fs.tree_size(path)
                 if id_ in decided.dirs:
                     with contextlib.suppress(OSError):
                         os.chmod(path, 0o755)  # noqa: S103 - renaming a directory updates its ".."
                 trash = _fs.move_to_trash(path, trash_root)
                 if trash is not None:
-                    moved[id_] = trash
+                    moved[path] = trash
             _bindings.write_usage(store, decided.records)
-            _records.write_orphanage_file(
-                os.path.join(store, _store.ORPHANAGE_NAME), decided.orphanage
-            )
+            _store.write_orphans(store, decided.orphanage)
         failures.extend(_remove_stale(store, now))
-        for trash in moved.values():
-            failures.extend(_fs.remove_in_place(trash))
+    deleted, swept = _sweep([decided.paths[i] for i in decided.delete], moved, {}, dry_run=dry_run)
+    failures.extend(swept)
+    if not dry_run:
         with contextlib.suppress(OSError):
             os.rmdir(trash_root)
         _stamp(store)
     _warn(decided, failures)
-    deleted = {Path(decided.paths[i]): sizes[i] for i in decided.delete if dry_run or i in moved}
     return GCReport(
         deleted=deleted,
         orphaned=[Path(decided.paths[i]) for i in decided.orphaned],
@@ -278,19 +272,14 @@ def _remove_stale(store: str, now: datetime) -> list[str]:
     from ..artifacts import _store as artifacts_store  # noqa: PLC0415
 
     failures: list[str] = []
-    limit = now.timestamp() - _STALE_SECONDS
-    for name in _fs.listdir(store):
-        path = os.path.join(store, name)
-        if not name.startswith(_store.TMP_PREFIX):
-            continue
-        born = artifacts_store.temporary_born(name)
-        if born is not None and born < limit and _unused(os.path.join(path, _store.TMP_LOCK)):
-            failures.extend(_fs.remove_tree(path, os.path.join(store, TRASH)))
+    for path in artifacts_store.stale_temporaries(store, now.timestamp()):
+        if _unused(os.path.join(path, _store.TMP_LOCK)):
+            failures.extend(_fs.remove_tree(path, os.path.join(store, TRASH_DIR)))
     locks = os.path.join(store, _store.LOCKS_DIR)
     for name in _fs.listdir(locks):
         path = os.path.join(locks, name)
         with contextlib.suppress(OSError):
-            if os.lstat(path).st_mtime < limit:
+            if now.timestamp() - os.lstat(path).st_mtime > DAY:
                 _unused(path)
     return failures
 

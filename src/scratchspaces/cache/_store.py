@@ -26,11 +26,12 @@ import stat
 import time
 from typing import TYPE_CHECKING
 
-from .. import _depot, _fs, _spaces
+from .. import _depot, _fs, _spaces, _usage
 from ..errors import DepotError, InvalidHash, UnsupportedFile
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from datetime import datetime
 
     from filelock import BaseFileLock
 
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 ENTRIES_DIR = "artifacts"
 LOCKS_DIR = "locks"
 EXEC_SUFFIX = ".x"
-TMP_PREFIX = ".tmp-"
 STORE_LOCK = "usage.lock"
 ORPHANAGE_NAME = "orphaned.toml"  # id -> when recycling first saw it unbound
 TMP_LOCK = ".lock"  # inside a temporary: held while it is in use
@@ -56,11 +56,8 @@ _auto_checked: set[str] = set()
 
 def check_id(value: object) -> str:
     """Return ``value`` lower-cased if it is an entry id, else raise :class:`InvalidHash`."""
-    if isinstance(value, str):
-        lowered = value.lower()
-        digits = lowered.removesuffix(EXEC_SUFFIX)
-        if len(digits) == 64 and _HEX.issuperset(digits):
-            return lowered
+    if isinstance(value, str) and is_id(lowered := value.lower()):
+        return lowered
     raise InvalidHash(value, _ID_FORM)
 
 
@@ -103,19 +100,28 @@ def find(id_: str) -> str | None:
     return None
 
 
+def read_orphans(store: str) -> dict[str, datetime]:
+    """Return id -> when recycling first saw the entry unbound."""
+    from .. import _records  # noqa: PLC0415
+
+    return _records.read_orphanage_file(os.path.join(store, ORPHANAGE_NAME))
+
+
+def write_orphans(store: str, orphans: dict[str, datetime]) -> None:
+    """Rewrite the orphanage atomically (hold the store's lock)."""
+    from .. import _records  # noqa: PLC0415
+
+    _records.write_orphanage_file(os.path.join(store, ORPHANAGE_NAME), orphans)
+
+
 def refresh(store: str, id_: str) -> None:
     """Take ``id_`` out of the orphanage: created again, it starts a new grace period.
 
     Hold the store's lock. Rewrites the orphanage only if ``id_`` is in it.
     """
-    from .. import _records  # noqa: PLC0415
-
-    path = os.path.join(store, ORPHANAGE_NAME)
-    if not os.path.exists(path):
-        return
-    orphans = _records.read_orphanage_file(path)
+    orphans = read_orphans(store)
     if orphans.pop(id_, None) is not None:
-        _records.write_orphanage_file(path, orphans)
+        write_orphans(store, orphans)
 
 
 def entry_path(store: str, id_: str) -> str:
@@ -130,11 +136,8 @@ def link_target(id_: str, depth: int) -> str:
 
 def ensure_store(store: str) -> None:
     """Create the store's directories, with a clear error if a file is in the way."""
-    for path in (os.path.join(store, ENTRIES_DIR), os.path.join(store, LOCKS_DIR)):
-        try:
-            os.makedirs(path, exist_ok=True)
-        except (FileExistsError, NotADirectoryError) as exc:
-            raise _depot.explain_unusable(path) from exc
+    _usage.make_space(os.path.join(store, ENTRIES_DIR))
+    _usage.make_space(os.path.join(store, LOCKS_DIR))
 
 
 def store_lock(store: str, timeout: float = LOCK_TIMEOUT) -> BaseFileLock:
@@ -407,26 +410,13 @@ class LinkTree:
 def _check_inner_link(top: str, rel: bytes, target: bytes) -> None:
     """Refuse a symlink that leaves the directory: an entry must be whole by itself.
 
-    Its text must stay inside, and so must where it leads through other links.
+    Where it leads, through any other links, must be inside, and it must be relative.
     """
-    where = os.fsdecode(rel)
+    path = os.path.join(top, os.fsdecode(rel))
     text = os.fsdecode(target)
-    path = os.path.join(top, where)
-    out = UnsupportedFile(path, "a symlink out of the directory")
-    if os.path.isabs(text) or not text:
-        raise out
-    depth = where.count(os.sep)
-    for part in text.split("/"):
-        if part == "..":
-            depth -= 1
-            if depth < 0:
-                raise out
-        elif part not in {"", "."}:
-            depth += 1
-    real = os.path.realpath(path)
-    inside = os.path.realpath(top)
-    if real != inside and not real.startswith(os.path.join(inside, "")):
-        raise out
+    # absolute: it would break when the depot moves, even if it points inside today
+    if not text or os.path.isabs(text) or not _fs.within(path, top):
+        raise UnsupportedFile(path, "a symlink out of the directory")
 
 
 def check_store(store: str) -> None:
