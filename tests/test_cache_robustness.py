@@ -7,6 +7,7 @@ except the one showing that a crashed creator's temporaries still go.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import warnings
 from datetime import datetime, timedelta, timezone
@@ -216,3 +217,62 @@ def test_a_failing_downloader_is_a_download_error(tmp_path: Path) -> None:
             "https://example.invalid/x", "x", tmp_path / "A.toml", downloader=broken
         )
     assert not (tmp_path / "A.toml").exists()
+
+
+@pytest.mark.parametrize("kind", ["directory", "file"])
+def test_a_hard_link_from_outside_is_copied_before_it_is_hashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A file fn hard-links in from outside is stored as a copy made before the hash.
+
+    A writer through the outside name right after the hash (made to happen here) neither
+    reaches the entry nor makes its bytes differ from its name, and the outside file
+    stays the writer's: its own inode, still writable.
+    """
+    outside = tmp_path / "shared.bin"
+    original = b"the bytes that were hashed\n"
+    outside.write_bytes(original)
+
+    def write_outside() -> None:
+        with outside.open("ab") as f:
+            f.write(b"written through the other link after the hash\n")
+
+    def fn(work: Path) -> str:
+        if kind == "file":
+            os.link(outside, work / "x.bin")
+            return "x.bin"
+        (work / "d").mkdir()
+        os.link(outside, work / "d" / "x.bin")
+        return "d"
+
+    if kind == "file":
+        import scratchspaces.artifacts._treehash as treehash
+
+        real_blob = treehash.blob_hash_of_file
+
+        def blob_then_write(path: str, algorithm: str) -> bytes:
+            digest = real_blob(path, algorithm)  # type: ignore[arg-type]
+            write_outside()
+            return digest
+
+        monkeypatch.setattr(treehash, "blob_hash_of_file", blob_then_write)
+    else:
+        real_hash = _store.hash_directory
+
+        def hash_then_write(path: str, during: object = None) -> object:
+            listing = real_hash(path, during)  # type: ignore[arg-type]
+            write_outside()
+            return listing
+
+        monkeypatch.setattr(_store, "hash_directory", hash_then_write)
+
+    h = cache.create_my_artifact(fn)
+    stored = cache.my_artifact_path(h)
+    if kind == "directory":
+        stored = stored / "x.bin"
+    assert stored.read_bytes() == original
+    blob = hashlib.sha256(b"blob %d\0" % len(original) + original).hexdigest()
+    assert stored.resolve().name == blob
+    assert os.stat(stored).st_ino != os.stat(outside).st_ino
+    assert outside.read_bytes().startswith(original)
+    assert outside.stat().st_mode & 0o200  # not made read-only

@@ -156,8 +156,7 @@ def _create(
         work = os.path.join(tmp, "work")
         os.mkdir(work)
         source = _result_path(work, fn(Path(work)))
-        # Files are moved out of what fn made: a copy of read-only folders must allow it.
-        _fs.make_dirs_writable(work)
+        _store.take_over(work, source)
         if os.path.isdir(source):
             links = _store.LinkTree(source, os.path.join(tmp, "shadow"))
             listing = _store.hash_directory(source, during=links.add)

@@ -297,21 +297,37 @@ def _read_only_mode(mode: int, *, executable: bool) -> int:
     return readable | (readable >> 2) if executable else readable
 
 
-def _prepare_file(path: str, *, executable: bool) -> None:
-    """Make ``path`` a private, read-only inode ready to be renamed into the store.
+def take_over(work: str, source: str) -> None:
+    """Make ``source``, what ``fn`` left in ``work``, ours to hash and to move.
 
-    A file with other hard links (one made with ``os.link`` from outside) is copied
-    first: an entry must not share its inode with a file anyone can still write.
+    Folders get owner rwx: files are renamed out of them, and a copy of read-only
+    folders must allow it. A regular file with other hard links (``os.link`` from
+    outside) is replaced by a private copy: an entry must not share its inode with a
+    file anyone can still write, and copying before the hash means a write through the
+    other link can no longer make the stored bytes differ from their name.
     """
+    _fs.make_dirs_writable(work)
+    if not os.path.isdir(source):
+        _unshare(source)
+        return
+    for root, _dirs, names in os.walk(source):
+        for name in names:
+            _unshare(os.path.join(root, name))
+
+
+def _unshare(path: str) -> None:
     st = os.lstat(path)
-    if st.st_nlink > 1:
+    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
         import shutil  # noqa: PLC0415
 
         copy = path + ".copy"
-        shutil.copyfile(path, copy)
+        shutil.copy2(path, copy)  # its mode too: an executable stays one
         os.replace(copy, path)
-        st = os.lstat(path)
-    os.chmod(path, _read_only_mode(st.st_mode, executable=executable))
+
+
+def _prepare_file(path: str, *, executable: bool) -> None:
+    """Make ``path`` (taken over, then hashed) read-only, ready to be renamed into the store."""
+    os.chmod(path, _read_only_mode(os.lstat(path).st_mode, executable=executable))
 
 
 def _publish_file(store: str, source: str, id_: str) -> None:
