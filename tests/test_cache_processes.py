@@ -190,6 +190,7 @@ def test_six_processes_downloading_one_url_share_one_entry(depot: Path, tmp_path
 # --- binders and a recycler at once ----------------------------------------------------------
 
 BINDERS = 3
+RECYCLERS = 2
 NAMES = 5
 POOL = 10
 BIND_SECONDS = 6.0
@@ -312,12 +313,13 @@ def _recycle_until(barrier: Barrier, stop: Event, out: str) -> None:
     Path(out).write_text(json.dumps({"runs": runs, "deleted": deleted}))
 
 
-def test_binders_and_a_recycler_at_once_lose_nothing(depot: Path, tmp_path: Path) -> None:
-    """Binders sharing files and a zero-delay recycler, all at once, lose nothing bound.
+def test_binders_and_two_recyclers_at_once_lose_nothing(depot: Path, tmp_path: Path) -> None:
+    """Binders sharing files and two zero-delay recyclers, all at once, lose nothing bound.
 
     Three processes create directory entries that share file entries (and file entries
     that directories also link to), bind, force-rebind, alias and unbind names in their
-    own binding files, while a fourth runs find_orphanages(collect_delay=0) in a loop.
+    own binding files, while two more run find_orphanages(collect_delay=0) in a loop,
+    racing the binders and each other.
     Every name still bound then points to an entry that exists and whose links all
     resolve to the right content, every binding has its usage record, and a last
     find_orphanages deletes exactly the entries nothing binds.
@@ -326,28 +328,28 @@ def test_binders_and_a_recycler_at_once_lose_nothing(depot: Path, tmp_path: Path
     for toml in tomls:
         toml.parent.mkdir(parents=True)
     outs = [tmp_path / f"binder-{w}.json" for w in range(BINDERS)]
-    recycler_out = tmp_path / "recycler.json"
+    recycler_outs = [tmp_path / f"recycler-{r}.json" for r in range(RECYCLERS)]
     ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(BINDERS + 1)
+    barrier = ctx.Barrier(BINDERS + RECYCLERS)
     stop = ctx.Event()
 
     binders = [(barrier, w, str(tomls[w]), str(outs[w])) for w in range(BINDERS)]
     with (
         running(_bind_and_rebind, binders) as binding,
-        running(_recycle_until, [(barrier, stop, str(recycler_out))]) as recycling,
+        running(_recycle_until, [(barrier, stop, str(o)) for o in recycler_outs]) as recycling,
     ):
         for proc in binding:
             proc.join(120)
         stop.set()
     assert [p.exitcode for p in binding] == [0] * BINDERS
-    assert [p.exitcode for p in recycling] == [0]
+    assert [p.exitcode for p in recycling] == [0] * RECYCLERS
 
     stats = [json.loads(out.read_text()) for out in outs]
-    recycler = json.loads(recycler_out.read_text())
-    # The race was real: many bindings, and the recycler deleted while they ran.
+    recyclers = [json.loads(out.read_text()) for out in recycler_outs]
+    # The race was real: many bindings, and the recyclers deleted while they ran.
     assert all(s["binds"] >= 5 and s["unbinds"] >= 1 for s in stats), stats
-    assert recycler["runs"] >= 5, recycler
-    assert recycler["deleted"] >= 1, recycler
+    assert all(r["runs"] >= 5 for r in recyclers), recyclers
+    assert sum(r["deleted"] for r in recyclers) >= 1, recyclers
 
     store = _store(depot)
     bound: dict[_bindings.Use, str] = {}
