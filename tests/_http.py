@@ -6,6 +6,7 @@ import functools
 import http.server
 import socket
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -15,21 +16,27 @@ if TYPE_CHECKING:
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     requests: list[str]
+    delay: float
 
     def log_message(self, format: str, *args: Any) -> None:
         del format, args
 
     def do_GET(self) -> None:
         self.requests.append(self.path)
+        time.sleep(self.delay)
         super().do_GET()
 
 
 class Server:
-    """Serves ``root`` at ``url``; ``requests`` lists the paths asked for."""
+    """Serves ``root`` at ``url``; ``requests`` lists the paths asked for.
 
-    def __init__(self, root: Path) -> None:
+    ``delay``: seconds each GET waits before it is answered, so downloads overlap.
+    """
+
+    def __init__(self, root: Path, *, delay: float = 0.0) -> None:
         self.requests: list[str] = []
-        handler = type("Handler", (_QuietHandler,), {"requests": self.requests})
+        attrs = {"requests": self.requests, "delay": delay}
+        handler = type("Handler", (_QuietHandler,), attrs)
         self._httpd = http.server.ThreadingHTTPServer(
             ("127.0.0.1", 0), functools.partial(handler, directory=str(root))
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import runpy
 import shutil
@@ -12,13 +13,13 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import scratchspaces
 from _http import Server, dead_url
-from _processes import stderr_on_a_terminal
+from _processes import running, stderr_on_a_terminal
 from scratchspaces import artifacts
 from scratchspaces.artifacts import (
     ArtifactNotFound,
@@ -29,6 +30,9 @@ from scratchspaces.artifacts import (
     Platform,
     UnsupportedFile,
 )
+
+if TYPE_CHECKING:
+    from multiprocessing.synchronize import Barrier
 
 LINUX = Platform("linux", "x86_64", "glibc")
 MAC = Platform("macos", "aarch64")
@@ -192,6 +196,35 @@ def test_two_processes_installing_the_same_artifact_both_succeed_with_one_copy(
     outputs = [p.communicate(timeout=120)[0].strip() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0]
     assert set(outputs) == {str(depot / "artifacts" / h)}
+    assert _entries(depot / "artifacts") == [h]
+    assert artifacts.verify_artifact(h)
+
+
+def _install_at_once(barrier: Barrier, toml: str, out: str) -> None:
+    barrier.wait(60)
+    Path(out).write_text(str(artifacts.ensure_artifact_installed("data", toml)))
+
+
+def test_processes_installing_one_artifact_download_it_once(
+    tmp_path: Path, depot: Path, published: tuple[str, str, Path]
+) -> None:
+    """Four processes start installing one artifact at the same moment over HTTP.
+
+    Each GET is answered after 0.5 s, so without the install lock all four would
+    download. With it, one downloads and the others wait, then find its copy: one
+    request, one copy, every process given its path, and no lock file left behind.
+    """
+    h, sha256, served = published
+    toml = tmp_path / "Artifacts.toml"
+    outs = [tmp_path / f"installed-{i}.txt" for i in range(4)]
+    barrier = multiprocessing.get_context("spawn").Barrier(len(outs))
+    with Server(served, delay=0.5) as server:
+        artifacts.bind_artifact(toml, "data", h, download_info=[(f"{server.url}/a.tar.gz", sha256)])
+        with running(_install_at_once, [(barrier, str(toml), str(o)) for o in outs]) as procs:
+            pass
+    assert [p.exitcode for p in procs] == [0] * len(outs)
+    assert {o.read_text() for o in outs} == {str(depot / "artifacts" / h)}
+    assert server.requests == ["/a.tar.gz"]
     assert _entries(depot / "artifacts") == [h]
     assert artifacts.verify_artifact(h)
 

@@ -4,8 +4,8 @@ An install runs in one temporary directory inside the store: the tarball is down
 there (a ``file://`` source is read where it is), its sha256 checked, extracted safely
 into a subdirectory, the tree hash checked, and only then is the tree renamed to its
 hash. Whatever fails, the temporary directory goes and nothing else was touched. Two
-processes installing the same artifact both succeed: the second rename finds the first
-one's copy, which is the same content.
+processes installing the same artifact take turns under its install lock: the second
+finds the first one's copy and downloads nothing.
 """
 
 from __future__ import annotations
@@ -69,13 +69,18 @@ def install(hash_: str, sources: list[dict[str, Any]], *, label: str) -> Path:
         raise DownloadError(label, f"artifact {hash_} is not installed and has no download source")
     root = _store.user_root()
     failures: list[str] = []
-    for source in sources:
-        try:
-            return _install_from(hash_, source, root, label)
-        except ScratchspacesError as exc:
-            text = str(exc)
-            failures.append(text if source["url"] in text else f"{source['url']}: {text}")
-            last = exc
+    # One install of an artifact at a time on this machine: the others wait, then find it.
+    with _store.install_lock(root, hash_):
+        found = _store.find(hash_)
+        if found is not None:
+            return Path(found)
+        for source in sources:
+            try:
+                return _install_from(hash_, source, root, label)
+            except ScratchspacesError as exc:
+                text = str(exc)
+                failures.append(text if source["url"] in text else f"{source['url']}: {text}")
+                last = exc
     if len(failures) > 1:
         listed = "; ".join(f"[{i}] {failure}" for i, failure in enumerate(failures, 1))
         last.args = (f"could not install {label!r} ({hash_}) from any source: {listed}",)

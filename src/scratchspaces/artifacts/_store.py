@@ -131,15 +131,39 @@ def remove_artifact(hash: str) -> None:
         )
 
 
-def new_temporary(root: str, kind: str) -> str:
-    """Create and return a fresh directory in ``root`` (so a rename publishes it)."""
+def _make_root(root: str) -> None:
     try:
         os.makedirs(root, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as exc:
         raise _depot.explain_unusable(root) from exc
+
+
+def new_temporary(root: str, kind: str) -> str:
+    """Create and return a fresh directory in ``root`` (so a rename publishes it)."""
+    _make_root(root)
     tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{kind}-{int(time.time())}-", dir=root)
     os.chmod(tmp, 0o755)  # noqa: S103 - mkdtemp's 0700 would hide a published artifact
     return tmp
+
+
+@contextlib.contextmanager
+def install_lock(root: str, hash_: str) -> Iterator[None]:
+    """Hold the lock on installing ``hash_`` into ``root``: one install per artifact at once.
+
+    The lock file ``<root>/.<hash>.lock`` is removed as the last act of its holder, so
+    none is left behind; a waiter that then locks the removed file finds it unlinked and
+    tries again (filelock >= 3.21), so mutual exclusion holds.
+    """
+    from filelock import FileLock  # noqa: PLC0415 - only when something is installed
+
+    _make_root(root)
+    path = os.path.join(root, f".{hash_}.lock")
+    with FileLock(path):
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 def temporary_born(name: str) -> int | None:
