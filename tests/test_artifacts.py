@@ -229,6 +229,24 @@ def test_processes_installing_one_artifact_download_it_once(
     assert artifacts.verify_artifact(h)
 
 
+def test_gc_removes_install_locks_a_crash_left_and_keeps_held_ones(depot: Path) -> None:
+    """An install killed mid-way leaves its lock file; gc removes it unless it is held."""
+    from filelock import FileLock
+
+    root = depot / "artifacts"
+    root.mkdir(parents=True)
+    left = root / f".{'a' * 40}.lock"
+    left.touch()
+    held = root / f".{'b' * 40}.lock"
+    other = root / ".lock"  # not an install lock: not ours to remove
+    other.touch()
+    with FileLock(held):
+        scratchspaces.gc(collect_delay=timedelta(0))
+        assert held.exists()
+    assert not left.exists()
+    assert other.exists()
+
+
 def test_artifact_finds_artifacts_toml_above_the_calling_module(
     tmp_path: Path, published: tuple[str, str, Path]
 ) -> None:

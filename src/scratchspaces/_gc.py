@@ -370,13 +370,16 @@ def _write_artifact_usage(depot: str, usage: dict[str, datetime]) -> None:
 
 
 def _remove_stale_artifact_temporaries(depot: str, rules: _Rules, trash_root: str) -> list[str]:
-    """Remove what crashed creations and installs left in ``artifacts/`` over a day ago.
+    """Remove what crashed creations and installs left in ``artifacts/``.
 
-    Those run without the lock, so a young temporary may be another process's work.
+    Temporaries over a day old: those run without gc's lock, so a young one may be
+    another process's work. Install lock files nobody holds (a holder removes its own).
     """
     from .artifacts import _store  # noqa: PLC0415
 
     root = os.path.join(depot, _store.ARTIFACTS_DIR)
+    for lock in _store.install_locks(root):
+        _store.remove_if_free(lock)
     stale = _store.stale_temporaries(root, rules.now.timestamp())
     return [f for path in stale for f in _fs.remove_tree(path, trash_root)]
 

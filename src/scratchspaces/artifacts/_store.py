@@ -166,6 +166,35 @@ def install_lock(root: str, hash_: str) -> Iterator[None]:
                 os.unlink(path)
 
 
+def install_locks(root: str) -> list[str]:
+    """Return the ``.<hash>.lock`` files in ``root``: held now, or left by a crashed install."""
+    return [
+        os.path.join(root, name)
+        for name in _fs.listdir(root)
+        if len(name) == 46
+        and name[0] == "."
+        and name[41:] == ".lock"
+        and _HEX.issuperset(name[1:41])
+    ]
+
+
+def remove_if_free(lock_path: str) -> bool:
+    """Take the lock at ``lock_path`` if nobody holds it, and remove it while held.
+
+    Safe against a process that opened the file just before: it then locks the removed
+    file, sees it unlinked, and tries again (filelock >= 3.21).
+    """
+    from filelock import FileLock, Timeout  # noqa: PLC0415
+
+    try:
+        with FileLock(lock_path, timeout=0):
+            with contextlib.suppress(OSError):
+                os.unlink(lock_path)
+            return True
+    except (Timeout, OSError):
+        return False
+
+
 def temporary_born(name: str) -> int | None:
     """Return when the temporary ``name`` was made (seconds since the epoch), or None."""
     parts = name.split("-")

@@ -250,19 +250,6 @@ def _warn(decided: Plan, failures: list[str]) -> None:
         )
 
 
-def _unused(lock_path: str) -> bool:
-    """Take the lock at ``lock_path`` if nobody holds it, and unlink it while held."""
-    from filelock import FileLock, Timeout  # noqa: PLC0415
-
-    try:
-        with FileLock(lock_path, timeout=0):
-            with contextlib.suppress(OSError):
-                os.unlink(lock_path)
-            return True
-    except (Timeout, OSError):
-        return False
-
-
 def _remove_stale(store: str, now: datetime) -> list[str]:
     """Remove what crashed creators left: temporaries and lock files no one holds.
 
@@ -273,14 +260,14 @@ def _remove_stale(store: str, now: datetime) -> list[str]:
 
     failures: list[str] = []
     for path in artifacts_store.stale_temporaries(store, now.timestamp()):
-        if _unused(os.path.join(path, _store.TMP_LOCK)):
+        if artifacts_store.remove_if_free(os.path.join(path, _store.TMP_LOCK)):
             failures.extend(_fs.remove_tree(path, os.path.join(store, TRASH_DIR)))
     locks = os.path.join(store, _store.LOCKS_DIR)
     for name in _fs.listdir(locks):
         path = os.path.join(locks, name)
         with contextlib.suppress(OSError):
             if now.timestamp() - os.lstat(path).st_mtime > DAY:
-                _unused(path)
+                artifacts_store.remove_if_free(path)
     return failures
 
 
