@@ -276,3 +276,18 @@ def test_a_hard_link_from_outside_is_copied_before_it_is_hashed(
     assert os.stat(stored).st_ino != os.stat(outside).st_ino
     assert outside.read_bytes().startswith(original)
     assert outside.stat().st_mode & 0o200  # not made read-only
+
+
+def test_copying_a_hard_linked_file_never_takes_a_name_of_fn(tmp_path: Path) -> None:
+    """The private copy of a hard-linked ``x`` is made under a fresh name, not ``x.copy``."""
+    outside = tmp_path / "shared.bin"
+    outside.write_bytes(b"shared\n")
+
+    def fn(work: Path) -> None:
+        os.link(outside, work / "x")
+        (work / "x.copy").write_bytes(b"fn's own file\n")
+
+    entry = cache.my_artifact_path(cache.create_my_artifact(fn))
+    assert sorted(p.name for p in entry.iterdir()) == ["x", "x.copy"]
+    assert (entry / "x").read_bytes() == b"shared\n"
+    assert (entry / "x.copy").read_bytes() == b"fn's own file\n"

@@ -319,10 +319,18 @@ def _unshare(path: str) -> None:
     st = os.lstat(path)
     if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
         import shutil  # noqa: PLC0415
+        import tempfile  # noqa: PLC0415
 
-        copy = path + ".copy"
-        shutil.copy2(path, copy)  # its mode too: an executable stays one
-        os.replace(copy, path)
+        # A fresh name beside it: never one of fn's own files.
+        fd, copy = tempfile.mkstemp(prefix=".unshare-", dir=os.path.dirname(path))
+        os.close(fd)
+        try:
+            shutil.copy2(path, copy)  # its mode too: an executable stays one
+            os.replace(copy, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(copy)
+            raise
 
 
 def _prepare_file(path: str, *, executable: bool) -> None:
