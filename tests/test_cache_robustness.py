@@ -291,3 +291,56 @@ def test_copying_a_hard_linked_file_never_takes_a_name_of_fn(tmp_path: Path) -> 
     assert sorted(p.name for p in entry.iterdir()) == ["x", "x.copy"]
     assert (entry / "x").read_bytes() == b"shared\n"
     assert (entry / "x.copy").read_bytes() == b"fn's own file\n"
+
+
+def test_a_working_directory_replaced_by_a_link_moves_nothing_of_yours(tmp_path: Path) -> None:
+    """fn swapping its working directory for a link to your folder is refused, files kept."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "precious.txt").write_text("my data")
+
+    def swap(work: Path) -> str | None:
+        work.rmdir()
+        work.symlink_to(mine)
+        return None
+
+    def swap_and_pick(work: Path) -> str:
+        swap(work)
+        return "precious.txt"
+
+    for fn in (swap, swap_and_pick):
+        with pytest.raises(ValueError, match="replaced its working directory"):
+            cache.create_my_artifact(fn)
+        assert (mine / "precious.txt").read_text() == "my data"
+        assert os.access(mine / "precious.txt", os.W_OK)
+
+
+@pytest.mark.parametrize(
+    ("link", "target"),
+    [("l", "../work/a"), ("data/l", "../../work/data/a"), ("data/sub/l", "../../../work/a")],
+)
+def test_a_link_climbing_out_through_the_top_folder_is_refused(link: str, target: str) -> None:
+    """``../work/a`` resolves inside fn's folder, but the top is renamed in the store."""
+
+    def fn(work: Path) -> None:
+        (work / "data" / "sub").mkdir(parents=True)
+        (work / "a").write_text("A")
+        (work / "data" / "a").write_text("A")
+        (work / link).symlink_to(target)
+
+    with pytest.raises(UnsupportedFile, match="a symlink out of the directory"):
+        cache.create_my_artifact(fn)
+
+
+def test_links_that_stay_inside_are_kept_and_resolve_in_the_store() -> None:
+    """Climbing up and down again inside the tree is fine, at any depth."""
+
+    def fn(work: Path) -> None:
+        (work / "data" / "sub").mkdir(parents=True)
+        (work / "a").write_text("A")
+        (work / "data" / "up").symlink_to("../a")
+        (work / "data" / "sub" / "round").symlink_to("../../data/./sub/../up")
+
+    entry = cache.my_artifact_path(cache.create_my_artifact(fn))
+    assert (entry / "data" / "up").read_text() == "A"
+    assert (entry / "data" / "sub" / "round").read_text() == "A"

@@ -124,6 +124,12 @@ def create_my_artifact(fn: Callable[[Path], str | os.PathLike[str] | None]) -> s
 
 
 def _result_path(work: str, result: str | os.PathLike[str] | None) -> str:
+    if os.path.islink(work) or not os.path.isdir(work):
+        # What it leads to is not ours: its files would be moved into the store.
+        raise ValueError(
+            f"create_my_artifact: fn replaced its working directory {work} with something "
+            "other than a directory; write into it (or remove it and make it again)"
+        )
     if result is None:
         path = given = work
     else:

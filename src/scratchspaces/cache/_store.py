@@ -434,13 +434,32 @@ class LinkTree:
 def _check_inner_link(top: str, rel: bytes, target: bytes) -> None:
     """Refuse a symlink that leaves the directory: an entry must be whole by itself.
 
-    Where it leads, through any other links, must be inside, and it must be relative.
+    It must be relative (an absolute one breaks when the depot moves), never climb
+    above the top as written (``../top/x`` resolves inside today, but the top is
+    renamed to its id in the store), and lead inside through any other links.
     """
     path = os.path.join(top, os.fsdecode(rel))
     text = os.fsdecode(target)
-    # absolute: it would break when the depot moves, even if it points inside today
-    if not text or os.path.isabs(text) or not _fs.within(path, top):
+    if (
+        not text
+        or os.path.isabs(text)
+        or _climbs_out(rel.count(_SEP), text)
+        or not _fs.within(path, top)
+    ):
         raise UnsupportedFile(path, "a symlink out of the directory")
+
+
+def _climbs_out(depth: int, target: str) -> bool:
+    """Whether ``target``, read from a folder ``depth`` below the top, goes above it."""
+    level = depth
+    for part in target.replace(os.sep, "/").split("/"):
+        if part == "..":
+            level -= 1
+            if level < 0:
+                return True
+        elif part not in ("", "."):
+            level += 1
+    return False
 
 
 def check_store(store: str) -> None:
