@@ -20,6 +20,7 @@ import pytest
 import scratchspaces
 from _http import Server, dead_url
 from _processes import running, stderr_on_a_terminal
+from _venvs import DROP_OVERRIDE, run_bound_by_permissions
 from scratchspaces import artifacts
 from scratchspaces.artifacts import (
     ArtifactNotFound,
@@ -245,6 +246,36 @@ def test_gc_removes_install_locks_a_crash_left_and_keeps_held_ones(depot: Path) 
         assert held.exists()
     assert not left.exists()
     assert other.exists()
+
+
+@pytest.mark.skipif(DROP_OVERRIDE is None, reason="root without setpriv: permissions never bind")
+def test_a_store_we_may_not_write_is_a_depot_error(
+    tmp_path: Path, depot: Path, published: tuple[str, str, Path]
+) -> None:
+    """Installing into a read-only store raises DepotError naming it, and changes nothing."""
+    h, sha256, served = published
+    toml = tmp_path / "Artifacts.toml"
+    artifacts.bind_artifact(
+        toml, "data", h, download_info=[((served / "a.tar.gz").as_uri(), sha256)]
+    )
+    root = depot / "artifacts"
+    before = _entries(root)
+    root.chmod(0o555)
+    code = (
+        "import sys\n"
+        "from scratchspaces import artifacts, errors\n"
+        "try:\n"
+        f"    artifacts.ensure_artifact_installed('data', {str(toml)!r})\n"
+        "except errors.DepotError as exc:\n"
+        "    print(exc)\n"
+    )
+    try:
+        result = run_bound_by_permissions(code, tmp_path)
+    finally:
+        root.chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    assert f"cannot use {str(root)!r}: cannot take the install lock" in result.stdout
+    assert _entries(root) == before
 
 
 def test_artifact_finds_artifacts_toml_above_the_calling_module(

@@ -158,12 +158,17 @@ def install_lock(root: str, hash_: str) -> Iterator[None]:
 
     _make_root(root)
     path = os.path.join(root, f".{hash_}.lock")
-    with FileLock(path):
-        try:
-            yield
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+    lock = FileLock(path)
+    try:
+        lock.acquire()
+    except OSError as exc:  # a store we may not write in: say which, as a DepotError
+        raise DepotError(root, f"cannot take the install lock {path}: {exc.strerror}") from exc
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        lock.release()
 
 
 def install_locks(root: str) -> list[str]:
