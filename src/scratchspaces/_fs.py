@@ -33,6 +33,21 @@ def within(path: str, top: str) -> bool:
     return real == base or real.startswith(os.path.join(base, ""))
 
 
+def climbs_out(rel: str, target: str) -> bool:
+    """Whether the link ``rel`` -> ``target`` (``/`` between parts), read as written, leaves."""
+    stack = rel.split("/")[:-1]
+    for part in target.split("/"):
+        if part in {"", "."}:
+            continue
+        if part == "..":
+            if not stack:
+                return True
+            stack.pop()
+        else:
+            stack.append(part)
+    return False
+
+
 def tree_size(path: str | os.PathLike[str]) -> int:
     """Return the apparent size of ``path`` in bytes, a file linked twice counted once.
 

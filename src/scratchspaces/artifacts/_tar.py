@@ -89,7 +89,7 @@ def _header(arcname: str, st: os.stat_result, path: str) -> tarfile.TarInfo:
         info.type = tarfile.SYMTYPE
         info.mode = 0o755
         info.linkname = os.readlink(path)
-        if _absolute(info.linkname) or _climbs_out(arcname, info.linkname):
+        if _absolute(info.linkname) or _fs.climbs_out(arcname, info.linkname):
             # Extraction refuses such a link anywhere: a tarball holding one installs nowhere.
             raise UnsafeArchive(
                 path,
@@ -140,21 +140,6 @@ def _absolute(name: str) -> bool:
     if name.startswith("/"):
         return True
     return os.name == "nt" and (name.startswith("\\") or (len(name) > 1 and name[1] == ":"))
-
-
-def _climbs_out(rel: str, target: str) -> bool:
-    """Whether the link ``rel`` -> ``target``, read as written, leaves the tree."""
-    stack = rel.split("/")[:-1]
-    for part in target.split("/"):
-        if part in {"", "."}:
-            continue
-        if part == "..":
-            if not stack:
-                return True
-            stack.pop()
-        else:
-            stack.append(part)
-    return False
 
 
 class _Extraction:
@@ -213,7 +198,7 @@ class _Extraction:
             raise self.refuse(member, "a symlink with an empty target")
         if _absolute(target):
             raise self.refuse(member, f"a symlink to the absolute path {target!r}")
-        if _climbs_out(rel, target):
+        if _fs.climbs_out(rel, target):
             raise self.refuse(member, f"a symlink to {target!r}, outside the tree")
 
 

@@ -440,26 +440,9 @@ def _check_inner_link(top: str, rel: bytes, target: bytes) -> None:
     """
     path = os.path.join(top, os.fsdecode(rel))
     text = os.fsdecode(target)
-    if (
-        not text
-        or os.path.isabs(text)
-        or _climbs_out(rel.count(_SEP), text)
-        or not _fs.within(path, top)
-    ):
+    as_written = (os.fsdecode(rel).replace(os.sep, "/"), text.replace(os.sep, "/"))
+    if not text or os.path.isabs(text) or _fs.climbs_out(*as_written) or not _fs.within(path, top):
         raise UnsupportedFile(path, "a symlink out of the directory")
-
-
-def _climbs_out(depth: int, target: str) -> bool:
-    """Whether ``target``, read from a folder ``depth`` below the top, goes above it."""
-    level = depth
-    for part in target.replace(os.sep, "/").split("/"):
-        if part == "..":
-            level -= 1
-            if level < 0:
-                return True
-        elif part not in ("", "."):
-            level += 1
-    return False
 
 
 def check_store(store: str) -> None:
