@@ -262,7 +262,6 @@ def test_a_store_we_may_not_write_is_a_depot_error(
     before = _entries(root)
     root.chmod(0o555)
     code = (
-        "import sys\n"
         "from scratchspaces import artifacts, errors\n"
         "try:\n"
         f"    artifacts.ensure_artifact_installed('data', {str(toml)!r})\n"
