@@ -112,7 +112,7 @@ def remove(path: str) -> None:
 def one_round(i: int, tmp: str) -> tuple[float, float, int]:
     """Build, warm, time both sides in this round's order; return (tree_hash, create, bytes)."""
     from scratchspaces import cache
-    from scratchspaces.artifacts._treehash import tree_hash
+    from scratchspaces._treehash import tree_hash
 
     src = os.path.join(tmp, f"src-{i}")
     total = build(src, seed=1000 + i)
@@ -144,7 +144,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="bench-cache-create-")
     os.environ["SCRATCHSPACES_DEPOT_PATH"] = os.path.join(tmp, "depot")
     from scratchspaces import cache
-    from scratchspaces.artifacts._treehash import tree_hash
+    from scratchspaces._treehash import tree_hash
 
     try:
         # Warm up both sides (imports, the thread pool, the store's directories).

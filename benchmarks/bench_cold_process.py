@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _venvs import Venv, runtime_wheels, write_wheel  # noqa: E402
+from _venvs import Venv, runtime_wheels, write_wheel  # noqa: E402 - after tests/ is put on sys.path
 
 FILLERS = 148
 PAIRS = 40

@@ -74,7 +74,7 @@ def make_spaces(
     depot: str, live: list[str], dead: list[str], rng: random.Random
 ) -> list[tuple[str, list[str]]]:
     """Create the spaces and their stamps; return each one's path and parents."""
-    from scratchspaces import _usage
+    from scratchspaces import _accesslog
 
     spaces: list[tuple[str, list[str]]] = []
     for i in range(SPACES):
@@ -90,7 +90,7 @@ def make_spaces(
             if rng.random() < 1 / 3:
                 parents.append(rng.choice(dead))
         for parent in parents:
-            stamp = _usage.stamp_path(depot, namespace, key, parent)
+            stamp = _accesslog.stamp_path(depot, namespace, key, parent)
             os.makedirs(os.path.dirname(stamp), exist_ok=True)
             with open(stamp, "wb"):
                 pass
@@ -102,7 +102,8 @@ def write_log(
     path: str, spaces: list[tuple[str, list[str]]], records: int, rng: random.Random
 ) -> None:
     """Write ``records`` records in large chunks, times ascending over the last 60 days."""
-    from scratchspaces._usage import format_record, format_time
+    from scratchspaces._accesslog import format_record
+    from scratchspaces._records import format_time
 
     sentinel = format_time(T0).encode()
     templates: dict[tuple[int, int], tuple[bytes, bytes]] = {}
@@ -136,12 +137,12 @@ def one(records: int, *, profile: bool) -> None:
         depot = os.path.join(tmp, "depot")
         os.environ["SCRATCHSPACES_DEPOT_PATH"] = depot
         import scratchspaces
-        from scratchspaces import _records
+        from scratchspaces import _accesslog
 
         rng = random.Random(SEED)  # noqa: S311 - reproducible test data, not secrets
         live, dead = make_parents(tmp)
         spaces = make_spaces(depot, live, dead, rng)
-        log = _records.log_path(depot)
+        log = _accesslog.log_path(depot)
         begun = time.perf_counter()
         write_log(log, spaces, records, rng)
         print(f"  wrote {records:,} records in {time.perf_counter() - begun:.1f} s", flush=True)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from _venvs import Venv, runtime_wheels, write_wheel
-from scratchspaces import _identity, _usage, _warn
+from scratchspaces import _accesslog, _identity, _warn
 from scratchspaces.cache import _store as _cache_store
 
 if TYPE_CHECKING:
@@ -28,12 +28,12 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("SCRATCHSPACES_DEPOT_PATH", str(depot))
     monkeypatch.delenv("SCRATCHSPACES_TRACK_ACCESS", raising=False)
     _identity.invalidate_caches()
-    _usage.forget()
+    _accesslog.forget()
     _cache_store.forget()
     _warn.reset()
     yield depot
     _identity.invalidate_caches()
-    _usage.forget()
+    _accesslog.forget()
     _cache_store.forget()
     _warn.reset()
 

@@ -339,7 +339,7 @@ def test_create_artifact_accepts_a_directory_made_anew(tmp_path: Path) -> None:
 def test_hashes_are_checked(tmp_path: Path) -> None:
     for bad in ("abc", "g" * 40, "0" * 41, 42):
         with pytest.raises(InvalidHash):
-            artifacts.artifact_exists(bad)  # type: ignore[arg-type]
+            artifacts.artifact_exists(bad)  # type: ignore[arg-type] # a wrong type on purpose
     with pytest.raises(InvalidHash):
         artifacts.bind_artifact(tmp_path / "Artifacts.toml", "x", "0" * 39)
     assert not (tmp_path / "Artifacts.toml").exists()
@@ -748,7 +748,7 @@ def test_bind_refuses_download_info_it_could_not_read_back(tmp_path: Path, info:
     artifacts.bind_artifact(toml, "data", "a" * 40)
     before = toml.read_text()
     with pytest.raises(InvalidArtifactsToml, match="entry 'data'"):
-        artifacts.bind_artifact(toml, "data", "a" * 40, download_info=[info], force=True)  # type: ignore[list-item]
+        artifacts.bind_artifact(toml, "data", "a" * 40, download_info=[info], force=True)  # type: ignore[list-item] # a wrong shape on purpose
     assert toml.read_text() == before
     with pytest.raises(scratchspaces.DepotError):
         artifacts.artifact_hash("data", tmp_path)  # a directory, not a file

@@ -180,7 +180,7 @@ def test_iris_walk_through_from_download_to_recycling(depot: Path, www: Path, gi
 
         def fetch(work: Path) -> Path:
             for name in IRIS:
-                with urllib.request.urlopen(f"{server.url}/{name}") as r:  # noqa: S310
+                with urllib.request.urlopen(f"{server.url}/{name}") as r:  # noqa: S310 - our own server on 127.0.0.1
                     (work / name).write_bytes(r.read())
             return work
 
@@ -483,9 +483,9 @@ def test_a_bad_id_is_invalid_hash(tmp_path: Path, bad: object) -> None:
     """Anything but 64 hex digits (optionally ``.x``) is refused by every call taking an id."""
     toml = tmp_path / "Artifacts.toml"
     for call in (
-        lambda: cache.bind_my_artifact(toml, "n", bad),  # type: ignore[arg-type]
-        lambda: cache.my_artifact_path(bad),  # type: ignore[arg-type]
-        lambda: cache.my_artifact_exists(bad),  # type: ignore[arg-type]
+        lambda: cache.bind_my_artifact(toml, "n", bad),  # type: ignore[arg-type] # a wrong type on purpose
+        lambda: cache.my_artifact_path(bad),  # type: ignore[arg-type] # a wrong type on purpose
+        lambda: cache.my_artifact_exists(bad),  # type: ignore[arg-type] # a wrong type on purpose
     ):
         with pytest.raises(InvalidHash):
             call()

@@ -17,9 +17,9 @@ import pytest
 
 import scratchspaces
 from _venvs import DROP_OVERRIDE, run_bound_by_permissions
-from scratchspaces import cache
-from scratchspaces.artifacts._treehash import tree_listing
-from scratchspaces.cache import _bindings, _recycle, _store
+from scratchspaces import _records, cache
+from scratchspaces._treehash import tree_listing
+from scratchspaces.cache import _bindings, _create, _recycle, _store
 from scratchspaces.errors import DownloadError, ScratchspacesWarning, UnsupportedFile
 
 WEEK = timedelta(days=7)
@@ -50,10 +50,10 @@ def test_a_record_is_written_before_its_binding(
     toml = tmp_path / "Artifacts.toml"
     h = cache.create_my_artifact(_dataset)
 
-    def full(store: str, record: bytes) -> None:
+    def full(path: str, record: bytes) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(_bindings, "append_record", full)
+    monkeypatch.setattr(_records, "append", full)
     with pytest.raises(OSError, match="No space"):
         cache.bind_my_artifact(toml, "data", h)
     assert cache.my_artifact_hash("data", toml) is None
@@ -246,25 +246,25 @@ def test_a_hard_link_from_outside_is_copied_before_it_is_hashed(
         return "d"
 
     if kind == "file":
-        import scratchspaces.artifacts._treehash as treehash
+        import scratchspaces._treehash as treehash
 
         real_blob = treehash.blob_hash_of_file
 
         def blob_then_write(path: str, algorithm: str) -> bytes:
-            digest = real_blob(path, algorithm)  # type: ignore[arg-type]
+            digest = real_blob(path, algorithm)  # type: ignore[arg-type] # passed through as received
             write_outside()
             return digest
 
         monkeypatch.setattr(treehash, "blob_hash_of_file", blob_then_write)
     else:
-        real_hash = _store.hash_directory
+        real_hash = _create.hash_directory
 
         def hash_then_write(path: str, during: object = None) -> object:
-            listing = real_hash(path, during)  # type: ignore[arg-type]
+            listing = real_hash(path, during)  # type: ignore[arg-type] # passed through as received
             write_outside()
             return listing
 
-        monkeypatch.setattr(_store, "hash_directory", hash_then_write)
+        monkeypatch.setattr(_create, "hash_directory", hash_then_write)
 
     h = cache.create_my_artifact(fn)
     stored = cache.my_artifact_path(h)

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 import scratchspaces
+from _depots import access_log, read_orphanage, write_orphanage
 from _venvs import DROP_OVERRIDE, Venv, run_bound_by_permissions, tiny_wheel
-from scratchspaces import GLOBAL, ScratchspacesWarning, _records, _usage
+from scratchspaces import GLOBAL, ScratchspacesWarning, _accesslog, _inventory
 
 ZERO = timedelta(0)
 
@@ -40,7 +41,7 @@ def _snapshot(root: Path) -> dict[str, tuple[bytes | str, float]]:
 
 
 def _write_log(depot: Path, records: list[tuple[Path, datetime, list[str]]]) -> None:
-    data = b"".join(_usage.format_record(str(p), t.timestamp(), ps) for p, t, ps in records)
+    data = b"".join(_accesslog.format_record(str(p), t.timestamp(), ps) for p, t, ps in records)
     (depot / "logs").mkdir(parents=True, exist_ok=True)
     (depot / "logs" / "scratch_usage.toml").write_bytes(data)
 
@@ -71,11 +72,11 @@ def test_uninstall_orphans_then_the_delay_frees(venv: Venv, wheelhouse: Path, de
     assert set(report.orphaned) == tiny  # orphaned, but kept for now
     assert report.kept == [shared]
     assert all(p.is_dir() for p in tiny)
-    assert set(_records.read_orphanage(str(depot))) == {str(p) for p in tiny}
+    assert set(read_orphanage(depot)) == {str(p) for p in tiny}
 
     # A week later (the orphanage says so), the next gc frees them.
     week_ago = datetime.now(timezone.utc) - timedelta(days=7, minutes=1)
-    _records.write_orphanage(str(depot), {str(p): week_ago for p in tiny})
+    write_orphanage(depot, {str(p): week_ago for p in tiny})
     report = scratchspaces.gc()
     assert set(report.deleted) == tiny
     assert all(size == 4096 for size in report.deleted.values())
@@ -83,8 +84,8 @@ def test_uninstall_orphans_then_the_delay_frees(venv: Venv, wheelhouse: Path, de
     assert not (spaces / "tiny-pkg").exists()  # the empty namespace goes too
     assert shared.is_dir()
     assert report.kept == [shared]
-    assert _records.read_orphanage(str(depot)) == {}
-    assert [r.space for r in _records.read_log(str(depot))] == [str(shared)]
+    assert read_orphanage(depot) == {}
+    assert [r.key for r in access_log(depot)] == [str(shared)]
 
 
 @pytest.mark.venv
@@ -100,7 +101,7 @@ def test_upgrade_frees_the_old_versions_space_only(
     assert set(report.deleted) == {spaces / "data-1.0"}
     assert {spaces / "data-1.1", spaces / "major-1", spaces / "from-sub"} <= set(report.kept)
     # major-1 keeps only the parent that still exists
-    [entry] = [r for r in _records.read_log(str(depot)) if r.space == str(spaces / "major-1")]
+    [entry] = [r for r in access_log(depot) if r.key == str(spaces / "major-1")]
     assert entry.parents == (str(venv.site_packages / "Tiny_Pkg-1.1.0.dist-info"),)
 
 
@@ -127,12 +128,12 @@ def test_a_space_never_recorded_is_an_orphan_and_use_revives_it(depot: Path) -> 
     stray.mkdir(parents=True)
     report = scratchspaces.gc()
     assert report.orphaned == [stray]
-    assert str(stray) in _records.read_orphanage(str(depot))
+    assert str(stray) in read_orphanage(depot)
     scratchspaces.get_scratch("k", "stray")
     report = scratchspaces.gc(collect_delay=ZERO)
     assert report.kept == [stray]
     assert report.deleted == {}
-    assert _records.read_orphanage(str(depot)) == {}
+    assert read_orphanage(depot) == {}
 
 
 def test_zero_delay_deletes_in_the_call_that_first_sees_it(depot: Path, tmp_path: Path) -> None:
@@ -153,7 +154,7 @@ def test_zero_delay_deletes_in_the_call_that_first_sees_it(depot: Path, tmp_path
 def test_max_age_deletes_even_live_spaces(depot: Path) -> None:
     old = scratchspaces.get_scratch("old", "pkg")
     fresh = scratchspaces.get_scratch("fresh", "pkg")
-    parent = _records.read_log(str(depot))[0].parents[0]
+    parent = access_log(depot)[0].parents[0]
     now = datetime.now(timezone.utc)
     _write_log(depot, [(old, now - timedelta(days=100), [parent]), (fresh, now, [parent])])
     report = scratchspaces.gc(max_age=timedelta(days=90))
@@ -167,7 +168,7 @@ def test_max_size_deletes_oldest_first_and_spares_recent(depot: Path) -> None:
     paths = {name: scratchspaces.get_scratch(name, "pkg") for name in ages}
     for path in paths.values():
         _fill(path, 1000)
-    parent = _records.read_log(str(depot))[0].parents[0]
+    parent = access_log(depot)[0].parents[0]
     _write_log(depot, [(paths[n], now - timedelta(days=d), [parent]) for n, d in ages.items()])
 
     report = scratchspaces.gc(max_size=2500, dry_run=True)
@@ -205,8 +206,8 @@ def test_condensation_leaves_one_record_with_live_parents(depot: Path, tmp_path:
     ]
     _write_log(depot, records)
     scratchspaces.gc()
-    [record] = _records.read_log(str(depot))
-    assert record.space == str(space)
+    [record] = access_log(depot)
+    assert record.key == str(space)
     assert set(record.parents) == {str(p) for p in live}
     assert abs(record.time - now) < timedelta(seconds=1)
     assert (depot / "logs" / "scratch_usage.toml").stat().st_size < 400
@@ -310,7 +311,7 @@ def test_gc_in_a_loop_never_takes_a_space_being_created(depot: Path) -> None:
                 proc.kill()
                 proc.join()
     assert [p.exitcode for p in [collector, *creators]] == [0] * 5
-    summary = _records.summarize(str(depot))
+    summary = _inventory.summarize(str(depot))
     for worker in range(4):
         for i in range(40):
             space = depot / "scratchspaces" / "racers" / f"w{worker}-{i}"

@@ -17,7 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import scratchspaces
-from scratchspaces import GLOBAL, _identity, _records
+from _depots import access_log
+from scratchspaces import GLOBAL, _identity, _sitedir
 
 SHOW_SPACE = "import scratchspaces; print(scratchspaces.get_scratch('k'))"
 
@@ -31,7 +32,7 @@ def _run(args: list[str], cwd: Path) -> str:
 
 
 def _parents(depot: Path, space: str) -> set[str]:
-    return {p for r in _records.read_log(str(depot)) if r.space == space for p in r.parents}
+    return {p for r in access_log(depot) if r.key == space for p in r.parents}
 
 
 @pytest.fixture
@@ -143,7 +144,7 @@ def test_environment_marker_follows_the_specs_order(
     ],
 )
 def test_record_lines(line: str, path: str) -> None:
-    assert _identity._record_path(line) == path
+    assert _sitedir.record_path(line) == path
 
 
 @given(st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,30}[A-Za-z0-9])?", fullmatch=True))
@@ -220,7 +221,7 @@ def test_a_mismatched_import_name_reads_few_records(
     _identity.invalidate_caches()
     owner = _identity.owner_of_file(str(site / "bs4" / "__init__.py"))
     assert owner.namespace == "beautifulsoup4"
-    entry = _identity._site(str(site))
+    entry = _sitedir.site(str(site))
     assert entry is not None
     assert len(entry._records_read) == 1  # top_level.txt pointed straight at it
 

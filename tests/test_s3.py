@@ -27,8 +27,8 @@ boto3 = pytest.importorskip("boto3")  # a dependency of moto
 
 import fsspec.config  # noqa: E402 - after the skips; s3fs depends on fsspec
 
-from scratchspaces import artifacts  # noqa: E402
-from scratchspaces.artifacts import DownloadError, HashMismatch  # noqa: E402
+from scratchspaces import artifacts  # noqa: E402 - after the skips
+from scratchspaces.artifacts import DownloadError, HashMismatch  # noqa: E402 - after the skips
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchspaces.artifacts import _treehash
-from scratchspaces.artifacts._treehash import (
+from scratchspaces import _treehash
+from scratchspaces._treehash import (
     Algorithm,
     blob_hash_of_bytes,
     blob_hash_of_file,

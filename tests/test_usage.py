@@ -15,7 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import scratchspaces
-from scratchspaces import GLOBAL, ScratchspacesWarning, _identity, _records, _usage
+from _depots import access_log
+from scratchspaces import GLOBAL, ScratchspacesWarning, _accesslog, _identity, _records
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,7 +29,7 @@ def _log(depot: Path) -> Path:
 
 
 def _read(depot: Path) -> list[_records.Record]:
-    return _records.read_log(str(depot))
+    return access_log(depot)
 
 
 def test_record_shape_is_the_specs_toml(depot: Path) -> None:
@@ -55,11 +56,11 @@ paths = st.text(
 def test_written_records_read_back_exactly(space: str, parents: list[str]) -> None:
     """Any path (quotes, backslashes, control characters, non-ASCII) survives the log."""
     when = 1_790_000_000.123
-    text = _usage.format_record(space, when, parents).decode()
+    text = _accesslog.format_record(space, when, parents).decode()
     oracle = tomllib.loads(text)
     assert oracle[space][0]["parent_projects"] == parents
     [record] = _records.parse_log(text)
-    assert record.space == space
+    assert record.key == space
     assert list(record.parents) == parents
     assert record.time == oracle[space][0]["time"]
 
@@ -79,8 +80,8 @@ def test_reader_accepts_other_writers_layout() -> None:
 
 
 def test_corrupt_records_are_skipped_with_one_warning() -> None:
-    good = _usage.format_record("/d/scratchspaces/x/good", 1_790_000_000.0, ["/p"]).decode()
-    other = _usage.format_record("/d/scratchspaces/x/other", 1_790_000_001.0, ["/q"]).decode()
+    good = _accesslog.format_record("/d/scratchspaces/x/good", 1_790_000_000.0, ["/p"]).decode()
+    other = _accesslog.format_record("/d/scratchspaces/x/other", 1_790_000_001.0, ["/q"]).decode()
     text = (
         '[["/d/scratchspaces/x/torn"]]\ntime = 2026-11-'  # cut mid-write
         + good
@@ -92,7 +93,7 @@ def test_corrupt_records_are_skipped_with_one_warning() -> None:
     with pytest.warns(ScratchspacesWarning, match="skipped 2 unreadable record") as caught:
         records = list(_records.parse_log(text))
     assert len(caught) == 1
-    assert [r.space for r in records] == ["/d/scratchspaces/x/good", "/d/scratchspaces/x/other"]
+    assert [r.key for r in records] == ["/d/scratchspaces/x/good", "/d/scratchspaces/x/other"]
 
 
 def test_same_process_touches_do_not_grow_the_log(depot: Path) -> None:
@@ -111,11 +112,11 @@ def _backdate_stamps(depot: Path, hours: float) -> None:
 
 def test_one_record_per_space_and_parent_per_day(depot: Path) -> None:
     scratchspaces.get_scratch("k", "dist")
-    _usage.forget()  # as a new process would
+    _accesslog.forget()  # as a new process would
     _backdate_stamps(depot, 23)
     scratchspaces.get_scratch("k", "dist")
     assert len(_read(depot)) == 1
-    _usage.forget()
+    _accesslog.forget()
     _backdate_stamps(depot, 25)
     scratchspaces.get_scratch("k", "dist")
     assert len(_read(depot)) == 2
@@ -128,7 +129,7 @@ def test_a_parent_dropped_from_the_log_is_recorded_again_at_once(depot: Path) ->
     for stamp in (depot / "logs" / "scratch_usage.d").rglob("*"):
         if stamp.is_file():
             stamp.unlink()
-    _usage.forget()  # the next process
+    _accesslog.forget()  # the next process
     scratchspaces.get_scratch("k", "dist")
     assert len(_read(depot)) == 1
 
@@ -213,7 +214,7 @@ def test_a_stamp_that_cannot_be_written_costs_no_record(depot: Path) -> None:
     def three_process_starts() -> list[Path]:
         found = []
         for _ in range(3):
-            _usage.forget()  # as a new process would
+            _accesslog.forget()  # as a new process would
             found.append(scratchspaces.get_scratch("k", "dist"))
         return found
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from _depots import access_log
 from _venvs import Venv, tiny_wheel
 from scratchspaces import _records
 
@@ -23,11 +24,11 @@ SHOW = (
 
 
 def _log(depot: Path) -> list[_records.Record]:
-    return _records.read_log(str(depot))
+    return access_log(depot)
 
 
 def _parents(depot: Path, space: Path) -> set[str]:
-    return {p for r in _log(depot) if r.space == str(space) for p in r.parents}
+    return {p for r in _log(depot) if r.key == str(space) for p in r.parents}
 
 
 def test_versions_share_spaces_exactly_when_keys_are_equal(

@@ -33,15 +33,20 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from ._gc import GCReport, gc
+    from ._collect import GCReport
+    from ._gc import gc
 
 
 def __getattr__(name: str) -> Any:
     # gc and GCReport load dataclasses (and inspect): 10 ms that get_scratch must not pay.
-    if name in {"GCReport", "gc"}:
-        from . import _gc  # noqa: PLC0415
+    if name == "GCReport":
+        from ._collect import GCReport  # noqa: PLC0415 - loaded on first use, see above
 
-        return getattr(_gc, name)
+        return GCReport
+    if name == "gc":
+        from ._gc import gc  # noqa: PLC0415 - loaded on first use, see above
+
+        return gc
     raise AttributeError(f"module 'scratchspaces' has no attribute {name!r}")
 
 

@@ -8,21 +8,30 @@ platformdirs itself reads, because computing it costs more than a whole warm
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import DepotError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from contextvars import ContextVar
 
 DEPOT_PATH_VAR = "SCRATCHSPACES_DEPOT_PATH"
 TRACK_ACCESS_VAR = "SCRATCHSPACES_TRACK_ACCESS"
 
-# The layout of a depot (SPEC 2).
+# The layout of a depot: <depot>/scratchspaces/<namespace>/<key> holds the spaces,
+# <depot>/artifacts/<hash> the artifacts, <depot>/logs the logs and the orphanage.
 SPACES_DIR = "scratchspaces"
+ARTIFACTS_DIR = "artifacts"
 LOGS_DIR = "logs"
+ORPHANAGE_NAME = "orphaned.toml"
 # Trees being deleted are renamed here first (same filesystem), then removed.
 TRASH_DIR = ".trash"
-# The content cache's store (SPEC 6): a space of the library's own namespace whose key
+# The content cache's store: a space of the library's own namespace whose key
 # cannot be a distribution's namespace (those are [a-z0-9-]), so no package's binding
 # space can take its place. gc collects its entries, never the space itself.
 CACHE_NAMESPACE = "scratchspaces"
@@ -112,13 +121,26 @@ def tracking_enabled() -> bool:
     return os.environ.get(TRACK_ACCESS_VAR, "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
-def explain_unusable(path: str) -> DepotError:
-    """Return an error naming the first ancestor of ``path`` that is not a directory."""
-    current = path
-    while True:
-        if os.path.lexists(current) and not os.path.isdir(current):
-            return DepotError(current, "it exists and is not a directory")
-        parent = os.path.dirname(current)
-        if parent == current:
-            return DepotError(path, "the directory cannot be created")
-        current = parent
+def logs_dir(depot: str) -> str:
+    """Return ``<depot>/logs``."""
+    return os.path.join(depot, LOGS_DIR)
+
+
+def orphanage_path(depot: str) -> str:
+    """Return ``<depot>/logs/orphaned.toml``: when gc first saw each orphan of the depot."""
+    return os.path.join(depot, LOGS_DIR, ORPHANAGE_NAME)
+
+
+@contextlib.contextmanager
+def overriding(var: ContextVar[str | None], path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Set the directory override ``var`` to ``path`` (made absolute) for the ``with`` block.
+
+    A context variable, so an override in one thread or asyncio task never leaks into
+    another.
+    """
+    directory = os.path.abspath(os.fspath(path))
+    token = var.set(directory)
+    try:
+        yield Path(directory)
+    finally:
+        var.reset(token)

@@ -1,7 +1,8 @@
 """Filesystem pieces shared by spaces, gc, artifacts and the cache.
 
-Removal never follows a symlink out of the tree being removed, removes read-only files
-and directories, and renames the tree to a trash name first, so a process killed
+Directories are made with a clear error when a file is in the way. Removal never
+follows a symlink out of the tree being removed, removes read-only files and
+directories, and renames the tree to a trash name first, so a process killed
 mid-removal leaves no half-deleted directory under its real name.
 """
 
@@ -14,9 +15,35 @@ import stat
 import sys
 from typing import TYPE_CHECKING
 
+from .errors import DepotError
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
     from typing import BinaryIO
+
+
+def make_dirs(path: str) -> None:
+    """Create the directory ``path`` with its parents, with a clear error if impossible.
+
+    Raises:
+        DepotError: a file (or a link to one) is where a directory should be.
+    """
+    try:
+        os.makedirs(path, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise explain_unusable(path) from exc
+
+
+def explain_unusable(path: str) -> DepotError:
+    """Return an error naming the first ancestor of ``path`` that is not a directory."""
+    current = path
+    while True:
+        if os.path.lexists(current) and not os.path.isdir(current):
+            return DepotError(current, "it exists and is not a directory")
+        parent = os.path.dirname(current)
+        if parent == current:
+            return DepotError(path, "the directory cannot be created")
+        current = parent
 
 
 def listdir(path: str) -> list[str]:
@@ -25,6 +52,26 @@ def listdir(path: str) -> list[str]:
         return os.listdir(path)
     except OSError:
         return []
+
+
+def nearest_file(directory: str, name: str) -> str | None:
+    """Return the file ``name`` in ``directory`` or the nearest directory above it."""
+    current = directory
+    while True:
+        candidate = os.path.join(current, name)
+        if os.path.isfile(candidate):
+            return candidate
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def touch(path: str, when: float | None = None) -> None:
+    """Create the empty file ``path`` if missing; set its mtime to ``when`` (default: now)."""
+    with open(path, "ab"):
+        pass
+    os.utime(path, None if when is None else (when, when))
 
 
 def within(path: str, top: str) -> bool:
@@ -95,23 +142,89 @@ def make_dirs_writable(top: str) -> None:
             continue
 
 
+# Removal works relative to open directory descriptors where the OS allows (not Windows),
+# so a directory swapped for a link while it is being removed is never followed, and no
+# shutil (which loads bz2 and lzma, 4 ms) is needed.
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+_BY_FD = {
+    os.open,
+    os.stat,
+    os.unlink,
+    os.rmdir,
+    os.chmod,
+} <= os.supports_dir_fd and os.scandir in os.supports_fd
+
+
+def _open_dir(name: str, dir_fd: int | None) -> int:
+    """Open the directory ``name`` (never through a link), giving its owner rwx first."""
+    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    if not stat.S_ISDIR(st.st_mode):
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory", name)
+    if st.st_mode & 0o700 != 0o700:
+        os.chmod(name, stat.S_IMODE(st.st_mode) | 0o700, dir_fd=dir_fd)
+    return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+
+
+def _empty_dir(dir_fd: int, path: str, failed: list[str]) -> None:
+    """Remove everything in the open directory ``dir_fd`` (``path`` names it in messages)."""
+    with os.scandir(dir_fd) as it:
+        entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+    for name, is_dir in entries:
+        where = os.path.join(path, name)
+        try:
+            if is_dir:
+                fd = _open_dir(name, dir_fd)
+                try:
+                    _empty_dir(fd, where, failed)
+                finally:
+                    os.close(fd)
+                os.rmdir(name, dir_fd=dir_fd)
+            else:
+                os.unlink(name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            continue  # removed by someone else meanwhile: that is what we wanted
+        except OSError as exc:
+            if exc.errno != errno.ENOTEMPTY:  # else a failure below it is already counted
+                failed.append(f"{where}: {exc}")
+
+
 def rmtree_in_place(path: str) -> list[str]:
-    """Remove the real directory ``path``; return the entries that could not be removed."""
+    """Remove the real directory ``path``; return the entries that could not be removed.
+
+    Read-only files and directories are removed too; links are removed, never followed.
+    """
+    if not _BY_FD:  # pragma: no cover - Windows
+        return _rmtree_with_shutil(path)
+    failed: list[str] = []
+    try:
+        fd = _open_dir(path, None)
+        try:
+            _empty_dir(fd, path, failed)
+        finally:
+            os.close(fd)
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        if exc.errno != errno.ENOTEMPTY:
+            failed.append(f"{path}: {exc}")
+    return failed
+
+
+def _rmtree_with_shutil(path: str) -> list[str]:  # pragma: no cover - Windows
+    import shutil  # noqa: PLC0415 - costs 4 ms at import (bz2, lzma): only here
+
     failed: list[str] = []
 
-    def on_error(func: Callable[..., object], failed_path: str, exc: BaseException) -> None:
-        if isinstance(exc, FileNotFoundError):
-            return  # removed by someone else meanwhile: that is what we wanted
-        if isinstance(exc, OSError) and exc.errno == errno.ENOTEMPTY:
-            return  # a parent of an entry that failed: that failure is already counted
+    def on_error(_func: object, failed_path: str, exc: BaseException) -> None:
+        if isinstance(exc, FileNotFoundError) or getattr(exc, "errno", None) == errno.ENOTEMPTY:
+            return
         failed.append(f"{failed_path}: {exc}")
-
-    import shutil  # noqa: PLC0415 - costs 4 ms at import (bz2, lzma): only when deleting
 
     make_dirs_writable(path)
     if sys.version_info >= (3, 12):
         shutil.rmtree(path, onexc=on_error)
-    else:  # pragma: no cover - the onerror form is deprecated from 3.12
+    else:  # the onerror form is deprecated from 3.12
         shutil.rmtree(path, onerror=lambda f, p, info: on_error(f, p, info[1]))
     return failed
 
@@ -207,11 +320,11 @@ def atomic_write(path: str, data: bytes) -> None:
 
 def empty_trash(trash_root: str) -> list[str]:
     """Remove every leftover in ``trash_root`` (from a crashed or concurrent removal)."""
-    try:
-        names = os.listdir(trash_root)
-    except OSError:
-        return []
-    return [f for name in names for f in remove_in_place(os.path.join(trash_root, name))]
+    return [
+        failure
+        for name in listdir(trash_root)
+        for failure in remove_in_place(os.path.join(trash_root, name))
+    ]
 
 
 def make_read_only(top: str) -> None:

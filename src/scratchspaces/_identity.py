@@ -25,10 +25,11 @@ import re
 import sys
 from typing import TYPE_CHECKING, NewType
 
+from . import _fs, _sitedir
+from ._sitedir import normalize as _normalize_loose
 from .errors import AmbiguousModule, InvalidName
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from types import ModuleType
 
 NormalizedName = NewType("NormalizedName", str)
@@ -100,14 +101,6 @@ def canonicalize_name(name: str) -> NormalizedName:
     return NormalizedName(_normalize_loose(name))
 
 
-def _normalize_loose(name: str) -> str:
-    """PEP 503 normalization (runs of ``-_.`` become ``-``), without validating."""
-    name = name.lower().replace("_", "-").replace(".", "-")
-    while "--" in name:
-        name = name.replace("--", "-")
-    return name
-
-
 def environment_marker() -> str:
     """Return the path whose disappearance means the running environment is gone.
 
@@ -132,182 +125,12 @@ def environment_marker() -> str:
 _env_marker_cache: dict[str, str] = {}
 
 
-# --- one sys.path entry ---------------------------------------------------------------
-
-
-class _SiteDir:
-    """The distributions installed in one ``sys.path`` entry, read lazily."""
-
-    __slots__ = ("_dirs", "_files", "_records_read", "by_name", "path")
-
-    def __init__(self, path: str, dist_infos: list[str]) -> None:
-        self.path = path
-        # normalized name -> dist-info directory names (more than one only when broken)
-        self.by_name: dict[str, list[str]] = {}
-        for entry in dist_infos:
-            name = entry[: -len(".dist-info")].rsplit("-", 1)[0]
-            self.by_name.setdefault(_normalize_loose(name), []).append(entry)
-        self._files: dict[str, str] = {}  # RECORD path -> dist-info
-        self._dirs: dict[str, set[str]] = {}  # directory in a RECORD -> dist-infos
-        self._records_read: set[str] = set()
-
-    def _read_record(self, dist_info: str) -> None:
-        # Marked read only once indexed: a thread that finds it marked must also find its
-        # files. Two threads may both read it; indexing is idempotent.
-        if dist_info in self._records_read:
-            return
-        try:
-            with open(os.path.join(self.path, dist_info, "RECORD"), encoding="utf-8") as f:
-                text = f.read()
-        except (OSError, UnicodeDecodeError):
-            self._records_read.add(dist_info)
-            return
-        for line in text.splitlines():
-            entry = _record_path(line)
-            if not entry or entry.startswith(("../", "/")):
-                continue
-            self._files.setdefault(entry, dist_info)
-            head = entry.rpartition("/")[0]
-            while head:
-                owners = self._dirs.setdefault(head, set())
-                if dist_info in owners:
-                    break
-                owners.add(dist_info)
-                head = head.rpartition("/")[0]
-        self._records_read.add(dist_info)
-
-    def _candidates(self, rel: str) -> list[str]:
-        """Dist-infos in the order most likely to own ``rel``, best guesses first."""
-        parts = rel.split("/")
-        dirs = parts[:-1]
-        stem = parts[-1].split(".", 1)[0]
-        names = [*dirs, stem] if stem != "__init__" else dirs
-        guesses: list[str] = []
-        if names:
-            guesses.append(names[0])
-            # namespace packages: google/cloud/storage -> google-cloud-storage, protobuf
-            guesses.extend("-".join(names[:k]) for k in range(len(names), 1, -1))
-            guesses.extend(names[1:])
-        ordered: list[str] = []
-        for guess in guesses:
-            for dist_info in self.by_name.get(_normalize_loose(guess), ()):
-                if dist_info not in ordered:
-                    ordered.append(dist_info)
-        if names:
-            top = _normalize_loose(names[0]).replace("-", "")
-            # PyYAML/yaml, python-dateutil/dateutil: the import name inside the dist name
-            loose = [d for n, ds in self.by_name.items() if top in n.replace("-", "") for d in ds]
-            ordered.extend(d for d in loose if d not in ordered)
-        return ordered
-
-    def owner_of(self, rel: str) -> str | None:
-        """Return the dist-info whose RECORD lists ``rel`` (a ``/``-separated path)."""
-        found = self._files.get(rel)
-        if found is not None:
-            return found
-        # Best guesses first, then what top_level.txt names (setuptools wheels have it),
-        # then every other RECORD, stopping at the owner. Each is read once per process.
-        lazily = (self._candidates, self._top_level, lambda _rel: self.all())
-        for dist_info in (d for source in lazily for d in source(rel)):
-            self._read_record(dist_info)
-            found = self._files.get(rel)
-            if found is not None:
-                return found
-        # A file no RECORD lists (written at run time): the innermost directory that
-        # exactly one distribution owns. A shared namespace directory decides nothing.
-        head = rel.rpartition("/")[0]
-        while head:
-            owners = self._dirs.get(head)
-            if owners and len(owners) == 1:
-                return next(iter(owners))
-            head = head.rpartition("/")[0]
-        return None
-
-    def all(self) -> list[str]:
-        """Every dist-info directory name of this entry."""
-        return [d for names in self.by_name.values() for d in names]
-
-    def _top_level(self, rel: str) -> Iterator[str]:
-        """Dist-infos whose ``top_level.txt`` lists the first component of ``rel``."""
-        top = rel.split("/", 1)[0].split(".", 1)[0]
-        for dist_info in self.all():
-            try:
-                with open(os.path.join(self.path, dist_info, "top_level.txt")) as f:
-                    listed = f.read().split()
-            except (OSError, UnicodeDecodeError):
-                continue
-            if top in listed:
-                yield dist_info
-
-    def owners_of_dir(self, rel_dir: str) -> set[str]:
-        """Return every dist-info with a file under ``rel_dir``."""
-        for dist_info in self.all():
-            self._read_record(dist_info)
-        return set(self._dirs.get(rel_dir, ()))
-
-
-def _record_path(line: str) -> str:
-    """Return the path column of a RECORD line (CSV: path,hash,size)."""
-    if line.startswith('"'):
-        # CSV-quoted path (it holds a comma or a quote): "a,""b"".py",sha256=...,12
-        end = 1
-        while True:
-            end = line.find('"', end)
-            if end < 0:
-                return ""
-            if line.startswith('""', end):
-                end += 2
-                continue
-            return line[1:end].replace('""', '"')
-    return line.rsplit(",", 2)[0] if line.count(",") >= 2 else line.partition(",")[0]
-
-
-_sites: dict[str, _SiteDir | None] = {}
-
-
-def _site(path: str) -> _SiteDir | None:
-    """Return the distributions of one ``sys.path`` entry, or None if it has none."""
-    if path in _sites:
-        return _sites[path]
-    try:
-        entries = os.listdir(path)
-    except OSError:
-        entries = []
-    dist_infos = [e for e in entries if e.endswith(".dist-info")]
-    site = _SiteDir(path, dist_infos) if dist_infos else None
-    _sites[path] = site
-    return site
-
-
-def _cwd() -> str | None:
-    """Return the current directory, or None if it was deleted under us."""
-    try:
-        return os.getcwd()
-    except OSError:
-        return None
-
-
-def _sys_path() -> list[str]:
-    """Return the ``sys.path`` entries as absolute paths (``""`` is the current directory)."""
-    cwd = _cwd()
-    found: list[str] = []
-    for entry in sys.path:
-        if isinstance(entry, str) and entry:
-            found.append(os.path.abspath(entry))
-        elif entry == "" and cwd is not None:
-            found.append(cwd)
-    return found
-
-
 def invalidate_caches() -> None:
     """Forget every resolution (after installing or removing distributions in-process)."""
-    _sites.clear()
+    _sitedir.forget()
     _by_file.clear()
     _by_dir.clear()
-    _by_name.clear()
     _env_marker_cache.clear()
-    global _editables  # noqa: PLW0603
-    _editables = None
 
 
 # --- what a file, a name or a module belongs to ----------------------------------------
@@ -315,43 +138,17 @@ def invalidate_caches() -> None:
 
 _by_file: dict[str, Owner] = {}
 _by_dir: dict[str, Owner] = {}
-_by_name: dict[str, str | None] = {}
-# (project directory, dist-info path) of every editable install; None until first needed.
-_editables: list[tuple[str, str]] | None = None
-
-
-def installed_dist_info(name: str) -> str | None:
-    """Return the ``.dist-info`` of distribution ``name`` in the running environment.
-
-    The first ``sys.path`` entry holding it wins, as for ``importlib.metadata``.
-    """
-    key = _normalize_loose(name)
-    if key in _by_name:
-        return _by_name[key]
-    found = None
-    for entry in _sys_path():
-        site = _site(entry)
-        if site is not None and key in site.by_name:
-            found = os.path.join(site.path, site.by_name[key][0])
-            break
-    _by_name[key] = found
-    return found
-
-
-def _namespace_of_dist_info(dist_info: str) -> str:
-    base = os.path.basename(dist_info)
-    return _normalize_loose(base[: -len(".dist-info")].rsplit("-", 1)[0])
 
 
 def _installed_owner(file: str) -> Owner | None:
     """Return the distribution whose RECORD, in the ``sys.path`` entry of ``file``, lists it."""
     best = ""
-    for entry in _sys_path():
-        if len(entry) > len(best) and file.startswith(entry + os.sep) and _site(entry):
+    for entry in _sitedir.sys_path():
+        if len(entry) > len(best) and file.startswith(entry + os.sep) and _sitedir.site(entry):
             best = entry
     if not best:
         return None
-    site = _site(best)
+    site = _sitedir.site(best)
     assert site is not None  # noqa: S101 - checked in the loop above
     rel = file[len(best) + 1 :]
     if os.sep != "/":
@@ -359,26 +156,7 @@ def _installed_owner(file: str) -> Owner | None:
     dist_info = site.owner_of(rel)
     if dist_info is None:
         return None
-    return Owner(_namespace_of_dist_info(dist_info), os.path.join(best, dist_info))
-
-
-def _editable_project(dist_info: str) -> str | None:
-    """Return the project directory of an editable install (PEP 610), else None."""
-    import json  # noqa: PLC0415 - only for files outside site-packages
-    from urllib.parse import unquote, urlsplit  # noqa: PLC0415
-
-    try:
-        with open(os.path.join(dist_info, "direct_url.json"), "rb") as f:
-            data = json.load(f)
-        info, url = data["dir_info"], data["url"]
-        if not (info.get("editable") is True and url.startswith("file:")):
-            return None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-    project = unquote(urlsplit(url).path)
-    if os.name == "nt" and project.startswith("/") and project[2:3] == ":":
-        project = project[1:]  # file:///C:/x -> C:/x
-    return os.path.abspath(project)
+    return Owner(_sitedir.namespace_of_dist_info(dist_info), os.path.join(best, dist_info))
 
 
 def _editable_owner(file: str) -> Owner | None:
@@ -387,23 +165,13 @@ def _editable_owner(file: str) -> Owner | None:
     Reads every ``direct_url.json`` once per process: only for a file with no
     ``pyproject.toml`` above it (a ``setup.py`` project installed with ``pip -e``).
     """
-    global _editables  # noqa: PLW0603 - a per-process cache, filled once
-    if _editables is None:
-        _editables = []
-        for entry in _sys_path():
-            site = _site(entry)
-            for dist_info in site.all() if site is not None else ():
-                path = os.path.join(site.path, dist_info)  # type: ignore[union-attr]
-                project = _editable_project(path)
-                if project is not None:
-                    _editables.append((project, path))
     best: tuple[str, str] | None = None
-    for project, dist_info in _editables:
+    for project, dist_info in _sitedir.editables():
         if file.startswith(project + os.sep) and (best is None or len(project) > len(best[0])):
             best = (project, dist_info)
     if best is None:
         return None
-    return Owner(_namespace_of_dist_info(best[1]), best[1])
+    return Owner(_sitedir.namespace_of_dist_info(best[1]), best[1])
 
 
 def _project_name(pyproject: str) -> str | None:
@@ -413,30 +181,13 @@ def _project_name(pyproject: str) -> str | None:
         with open(pyproject, "rb") as f:
             data = _toml.load(f)
     except (OSError, ValueError) as exc:
-        from ._warn import warn_once  # noqa: PLC0415
+        from ._warn import warn_once  # noqa: PLC0415 - failures only
 
         warn_once("tracking", f"cannot read {pyproject} ({exc}); using the global namespace")
         return None
     project = data.get("project")
     name = project.get("name") if isinstance(project, dict) else None
     return name if isinstance(name, str) and _valid_name(name) else None
-
-
-def _nearest_pyproject(directory: str) -> str | None:
-    return nearest_file(directory, "pyproject.toml")
-
-
-def nearest_file(directory: str, name: str) -> str | None:
-    """Return the file ``name`` in ``directory`` or the nearest directory above it."""
-    current = directory
-    while True:
-        candidate = os.path.join(current, name)
-        if os.path.isfile(candidate):
-            return candidate
-        parent = os.path.dirname(current)
-        if parent == current:
-            return None
-        current = parent
 
 
 def _local_owner(path: str, directory: str) -> Owner | None:
@@ -447,15 +198,15 @@ def _local_owner(path: str, directory: str) -> Owner | None:
     project name means global. With none above, an editable install of a ``setup.py``
     project may still hold the file.
     """
-    pyproject = _nearest_pyproject(directory)
+    pyproject = _fs.nearest_file(directory, "pyproject.toml")
     if pyproject is None:
         return _editable_owner(path)
     name = _project_name(pyproject)
     if name is None:
         return None
-    dist_info = installed_dist_info(name)
-    if dist_info is not None and _editable_project(dist_info) == os.path.dirname(pyproject):
-        return Owner(_namespace_of_dist_info(dist_info), dist_info)
+    dist_info = _sitedir.installed_dist_info(name)
+    if dist_info is not None and _sitedir.editable_project(dist_info) == os.path.dirname(pyproject):
+        return Owner(_sitedir.namespace_of_dist_info(dist_info), dist_info)
     return Owner(_normalize_loose(name), pyproject)
 
 
@@ -475,7 +226,7 @@ def owner_of_file(file: str) -> Owner:
                 or _global_owner()
             )
         except OSError as exc:  # an unreadable directory on the way: never fail the caller
-            from ._warn import warn_once  # noqa: PLC0415
+            from ._warn import warn_once  # noqa: PLC0415 - failures only
 
             warn_once("tracking", f"cannot resolve the package of {file} ({exc}); using global")
             found = _global_owner()
@@ -503,7 +254,7 @@ def owner_of_globals(module_globals: dict[str, object]) -> Owner:
         module = sys.modules.get(name)
         if module is not None:
             return owner_of_module(module)
-    cwd = _cwd()
+    cwd = _sitedir.cwd()
     return owner_of_directory(cwd) if cwd is not None else _global_owner()
 
 
@@ -530,12 +281,12 @@ def owner_of_module(module: ModuleType) -> Owner:
 
 
 def _owners_of_directory(path: str) -> set[Owner]:
-    for entry in _sys_path():
-        site = _site(entry)
+    for entry in _sitedir.sys_path():
+        site = _sitedir.site(entry)
         if site is not None and path.startswith(entry + os.sep):
             rel = path[len(entry) + 1 :].replace(os.sep, "/")
             return {
-                Owner(_namespace_of_dist_info(d), os.path.join(entry, d))
+                Owner(_sitedir.namespace_of_dist_info(d), os.path.join(entry, d))
                 for d in site.owners_of_dir(rel)
             }
     found = _local_owner(os.path.join(path, ""), path)
@@ -593,7 +344,7 @@ def parent_of(calling_pkg: PkgSpec, caller_globals: dict[str, object]) -> str:
         return environment_marker()
     if isinstance(calling_pkg, str):
         canonicalize_name(calling_pkg)
-        found = installed_dist_info(calling_pkg)
+        found = _sitedir.installed_dist_info(calling_pkg)
         return found if found is not None else owner_of_globals(caller_globals).parent
     if hasattr(calling_pkg, "__name__") and hasattr(calling_pkg, "__dict__"):
         return owner_of_module(calling_pkg).parent

@@ -5,11 +5,30 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import _fs, _records
+from . import _accesslog, _collect, _depot, _fs, _records
 from ._depot import CACHE_KEY, CACHE_NAMESPACE, SPACES_DIR
 
 if TYPE_CHECKING:
     from datetime import datetime
+
+
+class SpaceLog(NamedTuple):
+    """What the log says about one space: its latest access and every parent."""
+
+    latest: datetime
+    parents: dict[str, None]
+    """Every recorded parent, in first-recorded order (a dict used as an ordered set)."""
+
+
+class LogSummary(NamedTuple):
+    """The log condensed per space, and what could not be read."""
+
+    spaces: dict[str, SpaceLog]
+    """Normalized space path -> its condensed records."""
+    damaged: set[str]
+    """Normalized paths of spaces named by records that could not be read."""
+    skipped: int
+    """How many unreadable records (or debris) were skipped."""
 
 
 class SpaceInfo(NamedTuple):
@@ -63,10 +82,58 @@ def spaces_on_disk(depot: str) -> list[tuple[str, str, str]]:
     return found
 
 
+def summarize(depot: str) -> LogSummary:
+    """Condense the depot's access log per space, streaming (memory grows with spaces).
+
+    The hot loop of gc on a long log: records in our own shape are aggregated without
+    building a Record or a datetime (canonical times compare as strings).
+    """
+    path = _accesslog.log_path(depot)
+    reader = _records.Reader()
+    latest: dict[str, str] = {}  # raw space path -> latest canonical time
+    parents: dict[str, dict[str, None]] = {}
+    for chunk in _records.chunks_of_file(path):
+        fast = _records.fast(chunk)
+        if fast is not None and _records.canonical(fast[1]):
+            space, when, found, debris = fast
+            reader.skipped += debris
+            known = latest.get(space)
+            if known is None:
+                latest[space] = when
+                parents[space] = dict.fromkeys(found)
+                continue
+            if when > known:
+                latest[space] = when
+            seen = parents[space]
+            for parent in found:
+                if parent not in seen:
+                    seen[parent] = None
+            continue
+        for record in reader.records([chunk]):
+            when = _records.format_time(record.time.timestamp())
+            if record.key not in latest:
+                latest[record.key] = when
+                parents[record.key] = {}
+            elif when > latest[record.key]:
+                latest[record.key] = when
+            for parent in record.parents:
+                parents[record.key].setdefault(parent, None)
+    reader.warn(path)
+    spaces: dict[str, SpaceLog] = {}
+    for space, when in latest.items():
+        key = os.path.normpath(space)
+        entry = SpaceLog(_records.parse_time(when), parents[space])
+        merged = spaces.get(key)  # two spellings of one path: merge them
+        if merged is not None:
+            entry = SpaceLog(max(merged.latest, entry.latest), {**merged.parents, **entry.parents})
+        spaces[key] = entry
+    return LogSummary(spaces, reader.damaged, reader.skipped)
+
+
 def inventory(depot: str, namespace: str | None = None) -> list[SpaceInfo]:
     """Describe every space of ``depot`` (or of one namespace), sorted by namespace and key."""
-    summary = _records.summarize(depot)
-    orphans = _records.read_orphanage(depot)
+    summary = summarize(depot)
+    orphans = _collect.read_orphanage(_depot.orphanage_path(depot))
     infos: list[SpaceInfo] = []
     for path, space_namespace, key in spaces_on_disk(depot):
         if namespace is not None and space_namespace != namespace:

@@ -1,80 +1,274 @@
-"""Reading the access log, record by record, around whatever is torn or mangled.
+"""Record logs: the one format of the access log, the artifacts' and the cache's usage.
 
-The log is ours to parse: a streaming, line-based reader for the exact shape
-:mod:`._usage` writes (a million records in seconds, in constant memory), and a real
-TOML parser, one record at a time, for anything else (Julia's Pkg, a hand edit). What
-neither can read is skipped and counted in one warning; it never aborts a read. The
-space a damaged record names, when its header survived, is reported too, so that gc
-never deletes a space because its record was unreadable.
+A log is a file of records appended by many processes, each record one TOML
+array-of-tables entry keyed by what it is about, starting on a line of its own::
 
-Also here: the orphanage, ``logs/orphaned.toml``, where gc keeps when it first saw each
-orphan, in Julia's shape (``"<path>" = <time>``).
+    [["/home/u/.cache/scratchspaces/scratchspaces/scikit-learn/datasets"]]
+    time = 2026-11-21T10:00:00.123Z
+    parent_projects = ["/home/u/venv/lib/python3.12/site-packages/scikit_learn-1.7.0.dist-info"]
+
+Writing. A record is appended in one ``write`` on an ``O_APPEND`` descriptor, so
+concurrent writers never interleave. A record made at most once a day leaves a *stamp*:
+an empty file whose mtime is the record's time, so that a process can tell with one
+``stat`` that the record is there. The stamp is made first, dated 1970, then the record
+is appended, then the stamp is dated: a stamp that cannot be written costs no record
+(else every process start would append one), and a failed append leaves no fresh stamp.
+
+Reading. A streaming, line-based reader for the exact shape written here (a million
+records in seconds, in constant memory), and a real TOML parser, one record at a time,
+for anything else (Julia's Pkg, a hand edit). What neither can read is skipped and
+counted in one warning; it never aborts a read. The key of a damaged record, when its
+header survived, is reported too, so that no collector deletes what a record it could
+not read was about.
+
+``datetime`` is imported only where records are read: the warm path of ``get_scratch``
+imports this module for its stamps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from datetime import datetime, timezone
+import time
+import zlib
 from typing import TYPE_CHECKING, NamedTuple
 
-from ._fs import atomic_write
-from ._usage import LOG_NAME, format_time, logs_dir, toml_string
+from . import _fs
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+    from datetime import datetime
+    from typing import Any
+
+DAY = 24 * 60 * 60
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def toml_string(value: str) -> str:
+    """Return ``value`` as a TOML basic string."""
+    out = []
+    for char in value:
+        code = ord(char)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def toml_strings(values: Iterable[str]) -> str:
+    """Return ``values`` as a TOML array of basic strings, on one line."""
+    return "[" + ", ".join(toml_string(v) for v in values) + "]"
+
+
+def format_time(seconds: float) -> str:
+    """Return ``seconds`` since the epoch as a TOML offset date-time in UTC, to the ms."""
+    whole = int(seconds)
+    millis = int((seconds - whole) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+
+
+def format_record(key: str, fields: Iterable[tuple[str, str]]) -> bytes:
+    """Return one record: ``[["<key>"]]`` and a ``name = value`` line per field.
+
+    ``fields`` are (name, TOML value) pairs, in the order they are written.
+    """
+    lines = [f"\n[[{toml_string(key)}]]\n", *(f"{name} = {value}\n" for name, value in fields)]
+    return "".join(lines).encode("utf-8")
+
+
+def append(path: str, data: bytes) -> None:
+    """Append ``data`` to ``path`` in one ``write`` on an ``O_APPEND`` descriptor."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+    try:
+        written = os.write(fd, data)
+        if written != len(data):
+            raise OSError(f"short write to {path}: {written} of {len(data)} bytes (disk full?)")
+    finally:
+        os.close(fd)
+
+
+# --- stamps --------------------------------------------------------------------------------
+
+
+def stamp_name(key: str) -> str:
+    """Return a 64-bit hex digest naming the stamp of ``key`` (stable across processes)."""
+    data = key.encode("utf-8", "surrogatepass")
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
+
+
+def fresh(stamp: str, now: float) -> float | None:
+    """Return the time of the record ``stamp`` vouches for, if it is under a day old."""
+    try:
+        mtime = os.stat(stamp).st_mtime
+    except OSError:
+        return None
+    return mtime if now - mtime < DAY else None
+
+
+def append_stamped(log: str, stamp: str, data: bytes, now: float, *, always: bool = False) -> None:
+    """Append the record ``data`` to ``log`` and date ``stamp`` at ``now``.
+
+    Stamp first (dated 1970, so not fresh), append, then date it. ``always``: append
+    even if the stamp cannot be made (a binding must be recorded; the stamp only saves
+    records that are not needed).
+    """
+    stamped = True
+    try:
+        os.makedirs(os.path.dirname(stamp), exist_ok=True)
+        _fs.touch(stamp, 0)
+    except OSError:
+        if not always:
+            raise
+        stamped = False
+    try:
+        append(log, data)
+    except BaseException:
+        if stamped:
+            with contextlib.suppress(OSError):
+                os.unlink(stamp)
+        raise
+    if stamped:
+        _fs.touch(stamp, now)
+
+
+def prune_stamps(folder: str, keep: set[str]) -> None:
+    """Remove the stamps in ``folder`` not named in ``keep``; the folder too once empty.
+
+    A record without its stamp is made again the next time it is due, which is what the
+    once-a-day rule promises for a record a collector dropped.
+    """
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if name not in keep:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, name))
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
+
+
+# --- reading, whatever the shape -----------------------------------------------------------
+
+_BLANK = " \t\r\n\x00"
+_HEADER = re.compile(r'\s*\[\[("(?:[^"\\\n]|\\.)*")\]\]')
+
+
+def split(text: str) -> list[str]:
+    """Split log text into chunks, each starting at a line that begins with ``[[``."""
+    parts = text.split("\n[[")
+    return [parts[0], *("[[" + part for part in parts[1:])]
+
+
+def chunks_of_file(path: str) -> Iterator[str]:
+    """Stream a log file as chunks, in blocks: memory does not grow with the log.
+
+    A missing file has none; any other ``OSError`` is raised.
+    """
+    try:
+        f = open(path, encoding="utf-8", errors="replace", newline="")  # noqa: SIM115 - a generator owns it
+    except FileNotFoundError:
+        return
+    with f:
+        carry = ""
+        while block := f.read(1 << 22):
+            text = carry + block
+            cut = text.rfind("\n[[")
+            if cut < 0:
+                carry = text
+                continue
+            carry = text[cut + 1 :]
+            yield from split(text[:cut])
+        if carry:
+            yield from split(carry)
+
+
+def parse_toml(chunk: str) -> dict[str, Any] | None:
+    """Return one chunk parsed by a real TOML parser, None if it is not valid TOML."""
+    from . import _toml  # noqa: PLC0415 - only for records the fast reader cannot read
+
+    try:
+        return _toml.loads(chunk.replace("\x00", ""))
+    except ValueError:
+        return None
+
+
+def _decode(literal: str) -> str | None:
+    parsed = parse_toml(f"v = {literal}")
+    value = parsed.get("v") if parsed else None
+    return value if isinstance(value, str) else None
+
+
+def salvage_key(chunk: str) -> str | None:
+    """Return the key of a damaged record whose ``[["<key>"]]`` header survived."""
+    header = _HEADER.match(chunk)
+    return _decode(header.group(1)) if header else None
+
+
+def salvage_field(chunk: str, name: str) -> str | None:
+    """Return the string field ``name`` of a damaged record, if its line survived whole."""
+    line = re.search(rf'^{re.escape(name)} = ("(?:[^"\\\n]|\\.)*")\r?$', chunk, re.MULTILINE)
+    return _decode(line.group(1)) if line else None
+
+
+def is_blank(chunk: str) -> bool:
+    """Whether ``chunk`` is only blank lines, or the NULs a crash leaves on some filesystems."""
+    return not chunk.strip(_BLANK)
+
+
+def warn_skipped(kind: str, skipped: int, source: str, consequence: str = "") -> None:
+    """Warn once that ``skipped`` unreadable records of ``source`` were passed over."""
+    if skipped:
+        from ._warn import warn_once  # noqa: PLC0415 - damage only
+
+        warn_once(
+            kind,
+            f"skipped {skipped} unreadable record(s) in {source}; the rest was read{consequence}",
+        )
+
+
+# --- reading records of a path and a time --------------------------------------------------
 
 
 class Record(NamedTuple):
-    """One record of the access log."""
+    """One record of the access log (or of the artifacts' usage log: no parents)."""
 
-    space: str
+    key: str
     time: datetime
     parents: tuple[str, ...]
 
 
-class SpaceLog(NamedTuple):
-    """What the log says about one space: its latest access and every parent."""
-
-    latest: datetime
-    parents: dict[str, None]
-    """Every recorded parent, in first-recorded order (a dict used as an ordered set)."""
-
-
-class LogSummary(NamedTuple):
-    """The log condensed per space, and what could not be read."""
-
-    spaces: dict[str, SpaceLog]
-    """Normalized space path -> its condensed records."""
-    damaged: set[str]
-    """Normalized paths of spaces named by records that could not be read."""
-    skipped: int
-    """How many unreadable records (or debris) were skipped."""
-
-
-_BLANK = " \t\r\n\x00"
 _STRING = re.compile(r'"([^"\\\n]*)"')
-_HEADER = re.compile(r'\s*\[\["((?:[^"\\\n]|\\.)*)"\]\]')
 _TIME_PREFIX = "time = "
 _PARENTS_PREFIX = "parent_projects = ["
 
 
-def _parse_time(text: str) -> datetime:
+def parse_time(text: str) -> datetime:
+    """Return a TOML date-time as written here (``...Z``) as an aware datetime."""
+    from datetime import datetime  # noqa: PLC0415 - readers only, see the module's docstring
+
     if text.endswith("Z"):  # fromisoformat reads "Z" only from 3.11
         text = text[:-1] + "+00:00"
     return datetime.fromisoformat(text)
 
 
-def _canonical(text: str) -> bool:
-    """Whether ``text`` is a time exactly as we write it: ``2026-11-21T10:00:00.123Z``.
+def canonical(text: str) -> bool:
+    """Whether ``text`` is a time exactly as written here: ``2026-11-21T10:00:00.123Z``.
 
-    Such times sort as strings, so the reader compares them without parsing them.
+    Such times sort as strings, so a reader can compare them without parsing them.
     """
     return len(text) == 24 and text[23] == "Z" and text[19] == "." and text[10] == "T"
 
 
-def _fast(chunk: str) -> tuple[str, str, tuple[str, ...], bool] | None:  # noqa: PLR0911 - one exit per check
-    """Parse a record in exactly the shape we write: (space, time, parents, debris after).
+def fast(chunk: str) -> tuple[str, str, tuple[str, ...], bool] | None:  # noqa: PLR0911 - one exit per check
+    """Parse a record in exactly the shape written here: (key, time, parents, debris after).
 
     ``time`` is the text as written (canonical or not); None if the shape differs.
     """
@@ -84,8 +278,8 @@ def _fast(chunk: str) -> tuple[str, str, tuple[str, ...], bool] | None:  # noqa:
     header, time_line, parents_line = lines[0].rstrip(), lines[1].rstrip(), lines[2].rstrip()
     if not (header.startswith('[["') and header.endswith('"]]')):
         return None
-    space = header[3:-3]
-    if '"' in space or "\\" in space:
+    key = header[3:-3]
+    if '"' in key or "\\" in key:
         return None
     if not (time_line.startswith(_TIME_PREFIX) and parents_line.startswith(_PARENTS_PREFIX)):
         return None
@@ -98,20 +292,19 @@ def _fast(chunk: str) -> tuple[str, str, tuple[str, ...], bool] | None:  # noqa:
         parents = tuple(_STRING.findall(inner))
         if _STRING.sub("", inner).strip(", "):
             return None  # something besides basic strings: the TOML parser decides
-    debris = len(lines) == 4 and bool(lines[3].strip(_BLANK))
-    return space, time_line[len(_TIME_PREFIX) :], parents, debris
+    debris = len(lines) == 4 and not is_blank(lines[3])
+    return key, time_line[len(_TIME_PREFIX) :], parents, debris
 
 
 def _slow(chunk: str) -> list[Record] | None:
-    """Parse one chunk with a real TOML parser; None if it is not a valid record."""
-    from . import _toml  # noqa: PLC0415 - only for records the fast reader cannot read
+    """Parse one chunk with a real TOML parser; None if it is not valid records."""
+    from datetime import datetime, timezone  # noqa: PLC0415 - readers only
 
-    try:
-        data = _toml.loads(chunk)
-    except ValueError:
+    data = parse_toml(chunk)
+    if data is None:
         return None
     found: list[Record] = []
-    for space, entries in data.items():
+    for key, entries in data.items():
         if not isinstance(entries, list):
             return None
         for entry in entries:
@@ -125,100 +318,59 @@ def _slow(chunk: str) -> list[Record] | None:
                 return None
             if when.tzinfo is None:
                 when = when.replace(tzinfo=timezone.utc)
-            found.append(Record(space, when, tuple(parents)))
+            found.append(Record(key, when, tuple(parents)))
     return found
 
 
-def _split(text: str) -> list[str]:
-    """Split log text into chunks, each starting at a line that begins with ``[[``."""
-    parts = text.split("\n[[")
-    return [parts[0], *("[[" + part for part in parts[1:])]
-
-
-def _chunks_of_file(path: str) -> Iterator[str]:
-    """Stream a log file as chunks, in blocks: memory does not grow with the log."""
-    try:
-        f = open(path, encoding="utf-8", errors="replace", newline="")  # noqa: SIM115 - a generator
-    except FileNotFoundError:
-        return
-    with f:
-        carry = ""
-        while block := f.read(1 << 22):
-            text = carry + block
-            cut = text.rfind("\n[[")
-            if cut < 0:
-                carry = text
-                continue
-            carry = text[cut + 1 :]
-            yield from _split(text[:cut])
-        if carry:
-            yield from _split(carry)
-
-
-class _Reader:
+class Reader:
     """Turns chunks into records, counting and naming what it cannot read."""
 
     def __init__(self) -> None:
         self.skipped = 0
         self.damaged: set[str] = set()
+        """Normalized keys of the records that could not be read."""
 
     def slow(self, chunk: str) -> list[Record]:
         """Parse what the fast reader could not: TOML, else count it as damaged."""
-        if not chunk.strip(_BLANK):
-            return []  # blank lines, or the NULs a crash leaves on some filesystems
-        records = _slow(chunk.replace("\x00", ""))
+        if is_blank(chunk):
+            return []
+        records = _slow(chunk)
         if records is not None:
             return records
         self.skipped += 1
-        header = _HEADER.match(chunk)
-        if header is not None:
-            salvaged = _slow(f'[["{header.group(1)}"]]\ntime = 1970-01-01T00:00:00Z\n')
-            if salvaged:
-                self.damaged.add(os.path.normpath(salvaged[0].space))
+        key = salvage_key(chunk)
+        if key is not None:
+            self.damaged.add(os.path.normpath(key))
         return []
 
     def records(self, chunks: Iterable[str]) -> Iterator[Record]:
+        """Yield the records of ``chunks``, the fast way where the shape allows."""
         for chunk in chunks:
-            fast = _fast(chunk)
-            if fast is not None:
+            parsed = fast(chunk)
+            if parsed is not None:
                 try:
-                    when = _parse_time(fast[1])
+                    when = parse_time(parsed[1])
                 except ValueError:
                     pass
                 else:
                     # What follows a whole record on its own lines is the debris of a
                     # torn write (half a line): count it, keep the record.
-                    self.skipped += fast[3]
-                    yield Record(fast[0], when, fast[2])
+                    self.skipped += parsed[3]
+                    yield Record(parsed[0], when, parsed[2])
                     continue
             yield from self.slow(chunk)
 
     def warn(self, source: str) -> None:
-        if self.skipped:
-            from ._warn import warn_once  # noqa: PLC0415 - damage only
-
-            warn_once(
-                "corrupt-log",
-                f"skipped {self.skipped} unreadable record(s) in {source}; the rest was read",
-            )
+        """Warn once if anything was skipped."""
+        warn_skipped("corrupt-log", self.skipped, source)
 
 
 def parse_log(text: str, *, source: str = "the access log") -> list[Record]:
     """Return the records of a log's text, skipping (with one warning) what is unreadable."""
-    reader = _Reader()
-    records = list(reader.records(_split(text)))
+    reader = Reader()
+    records = list(reader.records(split(text)))
     reader.warn(source)
     return records
-
-
-def log_path(depot: str) -> str:
-    """Return ``<depot>/logs/scratch_usage.toml``."""
-    return os.path.join(logs_dir(depot), LOG_NAME)
-
-
-def read_log(depot: str) -> list[Record]:
-    """Return every readable record of the depot's access log (none if it is missing)."""
-    return read_records(log_path(depot))
 
 
 def read_records(path: str) -> list[Record]:
@@ -226,114 +378,7 @@ def read_records(path: str) -> list[Record]:
 
     Also reads ``artifact_usage.toml``, whose records have no parents.
     """
-    reader = _Reader()
-    records = list(reader.records(_chunks_of_file(path)))
+    reader = Reader()
+    records = list(reader.records(chunks_of_file(path)))
     reader.warn(path)
     return records
-
-
-def summarize(depot: str) -> LogSummary:
-    """Condense the depot's access log per space, streaming (memory grows with spaces).
-
-    The hot loop of gc on a long log: records in our own shape are aggregated without
-    building a Record or a datetime (canonical times compare as strings).
-    """
-    path = log_path(depot)
-    reader = _Reader()
-    latest: dict[str, str] = {}  # raw space path -> latest canonical time
-    parents: dict[str, dict[str, None]] = {}
-    for chunk in _chunks_of_file(path):
-        fast = _fast(chunk)
-        if fast is not None and _canonical(fast[1]):
-            space, when, found, debris = fast
-            reader.skipped += debris
-            known = latest.get(space)
-            if known is None:
-                latest[space] = when
-                parents[space] = dict.fromkeys(found)
-                continue
-            if when > known:
-                latest[space] = when
-            seen = parents[space]
-            for parent in found:
-                if parent not in seen:
-                    seen[parent] = None
-            continue
-        for record in reader.records([chunk]):
-            when = format_time(record.time.timestamp())
-            if record.space not in latest:
-                latest[record.space] = when
-                parents[record.space] = {}
-            elif when > latest[record.space]:
-                latest[record.space] = when
-            for parent in record.parents:
-                parents[record.space].setdefault(parent, None)
-    reader.warn(path)
-    spaces: dict[str, SpaceLog] = {}
-    for space, when in latest.items():
-        key = os.path.normpath(space)
-        entry = SpaceLog(_parse_time(when), parents[space])
-        merged = spaces.get(key)  # two spellings of one path: merge them
-        if merged is not None:
-            entry = SpaceLog(max(merged.latest, entry.latest), {**merged.parents, **entry.parents})
-        spaces[key] = entry
-    return LogSummary(spaces, reader.damaged, reader.skipped)
-
-
-# --- the orphanage ---------------------------------------------------------------------
-
-ORPHANED_NAME = "orphaned.toml"
-
-
-def orphanage_path(depot: str) -> str:
-    """Return ``<depot>/logs/orphaned.toml``."""
-    return os.path.join(logs_dir(depot), ORPHANED_NAME)
-
-
-def read_orphanage(depot: str) -> dict[str, datetime]:
-    """Return normalized path -> when it was first seen orphaned.
-
-    A damaged file is read as empty, with one warning: every orphan then starts a new
-    grace period, which errs on the side of keeping data.
-    """
-    return read_orphanage_file(orphanage_path(depot))
-
-
-def read_orphanage_file(path: str) -> dict[str, datetime]:
-    """Return key -> time from an orphanage file (the depot's or the content cache's)."""
-    from . import _toml  # noqa: PLC0415
-
-    try:
-        with open(path, "rb") as f:
-            data = _toml.load(f)
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        from ._warn import warn_once  # noqa: PLC0415
-
-        warn_once("corrupt-orphanage", f"cannot read {path} ({exc}); orphans start anew")
-        return {}
-    found: dict[str, datetime] = {}
-    for key, value in data.items():
-        if isinstance(value, datetime):
-            found[os.path.normpath(key)] = (
-                value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-            )
-    return found
-
-
-def _toml_time(when: datetime) -> str:
-    return format_time(when.timestamp())
-
-
-def write_orphanage(depot: str, entries: dict[str, datetime]) -> None:
-    """Atomically write the orphanage in Julia's shape: ``"<path>" = <time>``."""
-    write_orphanage_file(orphanage_path(depot), entries)
-
-
-def write_orphanage_file(path: str, entries: dict[str, datetime]) -> None:
-    """Atomically write an orphanage file: ``"<key>" = <time>`` per line."""
-    text = "".join(
-        f"{toml_string(key)} = {_toml_time(when)}\n" for key, when in sorted(entries.items())
-    )
-    atomic_write(path, text.encode("utf-8"))

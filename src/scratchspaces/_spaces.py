@@ -3,42 +3,27 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import _depot, _identity, _usage
-from .errors import InvalidKey
+from . import _accesslog, _depot, _fs, _identity
+from ._depot import SPACES_DIR, TRASH_DIR
+from ._names import check_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from ._identity import PkgSpec
 
-from ._depot import SPACES_DIR, TRASH_DIR
-
-# fullmatch, not match(r"...$"): "$" also matches before a trailing newline.
-_KEY_RE = re.compile(r"[A-Za-z0-9._-]{1,255}")
-
 # The root that replaces <user depot>/scratchspaces inside with_scratch_directory().
 # A ContextVar, so an override in one thread or asyncio task never leaks into another.
 _override: ContextVar[str | None] = ContextVar("scratchspaces_directory", default=None)
 
 
-def check_key(key: str) -> str:
-    """Return ``key`` if it is a valid space key, else raise :class:`InvalidKey`.
-
-    A key is 1 to 255 characters of ``A-Z a-z 0-9 . _ -`` and is not ``.`` or ``..``.
-    """
-    if not isinstance(key, str) or not _KEY_RE.fullmatch(key) or key in {".", ".."}:
-        raise InvalidKey(key)
-    return key
-
-
-def _root() -> tuple[str, str | None]:
+def spaces_root() -> tuple[str, str | None]:
     """Return the directory holding the namespaces, and the depot when not overridden."""
     override = _override.get()
     if override is not None:
@@ -48,8 +33,8 @@ def _root() -> tuple[str, str | None]:
 
 
 def _checked_root() -> tuple[str, str | None]:
-    """Like :func:`_root`, with a clear error if the user depot is a file (for deletes)."""
-    root, depot = _root()
+    """Like :func:`spaces_root`, with a clear error if the user depot is a file (for deletes)."""
+    root, depot = spaces_root()
     _depot.check_depot(depot if depot is not None else root)
     return root, depot
 
@@ -91,14 +76,14 @@ def get_space(key: str, namespace: str, parent: str) -> Path:
     override = _override.get()
     if override is not None:
         space = os.path.join(override, namespace, key)
-        _usage.make_space(space)
+        _fs.make_dirs(space)
         return Path(space)
     depot = _depot.user_depot_string()
     if not _depot.tracking_enabled():
         space = os.path.join(depot, SPACES_DIR, namespace, key)
-        _usage.make_space(space)
+        _fs.make_dirs(space)
         return Path(space)
-    return _usage.ensure_space(depot, namespace, key, parent)
+    return _accesslog.ensure_space(depot, namespace, key, parent)
 
 
 def scratch_path(key: str, pkg: PkgSpec = None) -> Path:
@@ -109,7 +94,7 @@ def scratch_path(key: str, pkg: PkgSpec = None) -> Path:
     """
     check_key(key)
     namespace = _identity.namespace_of(pkg, sys._getframe(1).f_globals)
-    return Path(_root()[0], namespace, key)
+    return Path(spaces_root()[0], namespace, key)
 
 
 def delete_scratch(key: str, pkg: PkgSpec = None) -> None:
@@ -148,22 +133,20 @@ def clear_scratchspaces(pkg: PkgSpec = None) -> None:
 
 
 def _remove(path: str, trash: str) -> None:
-    from ._fs import remove_tree  # noqa: PLC0415 - deleting is not on the import-time path
-
-    failed = remove_tree(path, trash)
+    failed = _fs.remove_tree(path, trash)
     if failed:
-        from ._warn import warn_once  # noqa: PLC0415 - rare
+        from ._warn import count, warn_once  # noqa: PLC0415 - failures only
 
         warn_once(
             "remove",
-            f"could not remove {len(failed)} entr{'y' if len(failed) == 1 else 'ies'} "
-            f"of {path} (first: {failed[0]}); they are left in {trash} for gc to retry",
+            f"could not remove {count(len(failed), 'entry', 'entries')} of {path} "
+            f"(first: {failed[0]}); they are left in {trash} for gc to retry",
         )
 
 
 def scratch_dir(*parts: str) -> Path:
     """Return ``<user depot>/scratchspaces/*parts``, or under :func:`with_scratch_directory`."""
-    return Path(_root()[0], *parts)
+    return Path(spaces_root()[0], *parts)
 
 
 @contextmanager
@@ -178,9 +161,5 @@ def with_scratch_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
         with scratchspaces.with_scratch_directory(tmp_path):
             assert scratchspaces.get_scratch("k").parent.parent == tmp_path
     """
-    root = os.path.abspath(os.fspath(path))
-    token = _override.set(root)
-    try:
-        yield Path(root)
-    finally:
-        _override.reset(token)
+    with _depot.overriding(_override, path) as root:
+        yield root

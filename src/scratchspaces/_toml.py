@@ -22,7 +22,7 @@ def load_bindings(path: str) -> dict[str, Any]:
         InvalidArtifactsToml: not valid TOML.
         DepotError: it cannot be read.
     """
-    from .errors import DepotError, InvalidArtifactsToml  # noqa: PLC0415
+    from .errors import DepotError, InvalidArtifactsToml  # noqa: PLC0415 - keeps this module importable alone
 
     try:
         with open(path, "rb") as f:

@@ -11,10 +11,6 @@ from .errors import ScratchspacesWarning
 _warned: set[str] = set()
 
 
-def _ours(module: str) -> bool:
-    return module.partition(".")[0] == "scratchspaces"
-
-
 def warn_once(kind: str, message: str) -> None:
     """Warn with ``message`` unless a warning of this ``kind`` was already given.
 
@@ -33,10 +29,15 @@ def warn_once(kind: str, message: str) -> None:
         frame = frame.f_back  # type: ignore[assignment] # None ends the loop
         level += 1
     # A filter set to "error" (python -W error, a test suite's filterwarnings) must not
-    # turn bookkeeping into a failure of the caller: SPEC 4 promises that get_scratch
-    # never fails because of tracking.
+    # turn bookkeeping into a failure of the caller: get_scratch never fails because of
+    # tracking.
     with contextlib.suppress(Warning):
         warnings.warn(message, ScratchspacesWarning, stacklevel=level)
+
+
+def count(n: int, one: str, many: str) -> str:
+    """Return ``1 entry`` or ``2 entries``: ``n`` and the word that goes with it."""
+    return f"{n} {one if n == 1 else many}"
 
 
 def reset() -> None:

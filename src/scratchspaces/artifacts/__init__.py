@@ -1,4 +1,4 @@
-"""Artifacts: immutable directories named by their git tree hash (SPEC section 5).
+"""Artifacts: immutable directories named by their git tree hash.
 
 Cook data in a scratch space, turn it into an artifact, archive it, publish it, bind it
 in an ``Artifacts.toml``, and anyone can install and verify it::
@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import _toml
+from .._treehash import tree_hash
 from ..errors import (
     ArchiveError,
     ArtifactNotFound,
@@ -31,8 +33,8 @@ from ..errors import (
     UnsafeArchive,
     UnsupportedFile,
 )
-from . import _bindings, _install
-from ._bindings import Platform
+from . import _bindings, _install, _platform
+from ._platform import Platform
 from ._store import (
     artifact_exists,
     artifact_path,
@@ -41,7 +43,6 @@ from ._store import (
     verify_artifact,
     with_artifacts_directory,
 )
-from ._treehash import tree_hash
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -107,8 +108,8 @@ def artifact_meta(
         InvalidArtifactsToml: the file or the entry is malformed.
     """
     path = os.path.abspath(artifacts_toml)
-    data = _bindings.load(path)
-    return _bindings.select(data, name, path, platform or _bindings.host())
+    data = _toml.load_bindings(path)
+    return _bindings.select(data, name, path, platform or _platform.host())
 
 
 def artifact_hash(

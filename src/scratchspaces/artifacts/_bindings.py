@@ -13,131 +13,29 @@ tables, each with platform keys (``os``, ``arch``, optionally ``libc``)::
 
 Files are written as Pkg writes them (keys sorted, sub-tables indented), so a file
 written here reads in Julia and the other way round; keys this library does not know
-(Julia's ``cxxstring_abi``, say) are kept. Every binding also records the file in
-``<user depot>/logs/artifact_usage.toml``, which is how gc knows which artifacts are
-still wanted.
+(Julia's ``cxxstring_abi``, say) are kept. Every binding also records the file in the
+artifacts' usage log (:mod:`._usage`), which is how gc knows which artifacts are still
+wanted.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-import time
-from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .. import _depot, _fs, _usage
+from .. import _fs, _names, _records, _toml
 from ..errors import BindingExists, InvalidArtifactsToml
-from ._store import check_hash
+from . import _usage
+from ._platform import same_platform
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
-USAGE_NAME = "artifact_usage.toml"
-USAGE_STAMPS = "artifact_usage.d"
-_HEX = frozenset("0123456789abcdef")
+    from ._platform import Platform
+
 _BARE_KEY = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-_PLATFORM_KEYS = ("os", "arch", "libc")
-
-_ARCHES = {
-    "x86_64": "x86_64",
-    "amd64": "x86_64",
-    "aarch64": "aarch64",
-    "arm64": "aarch64",
-    "i386": "i686",
-    "i486": "i686",
-    "i586": "i686",
-    "i686": "i686",
-    "x86": "i686",
-    "armv7l": "armv7l",
-    "armv7": "armv7l",
-    "ppc64le": "powerpc64le",
-    "powerpc64le": "powerpc64le",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Platform:
-    """A platform in Julia's names: ``Platform("linux", "x86_64", "glibc")``.
-
-    ``os`` is one of ``linux``, ``macos``, ``windows``, ``freebsd``; ``arch`` one of
-    ``x86_64``, ``aarch64``, ``i686``, ``armv7l``, ``powerpc64le``; ``libc`` (Linux only)
-    ``glibc`` or ``musl``, or None to match either.
-    """
-
-    os: str
-    arch: str
-    libc: str | None = None
-
-    @classmethod
-    def host(cls) -> Platform:
-        """Describe this machine."""
-        import platform  # noqa: PLC0415 - only when a platform is asked for
-
-        if sys.platform.startswith("linux"):
-            os_name = "linux"
-        elif sys.platform == "darwin":
-            os_name = "macos"
-        elif sys.platform in {"win32", "cygwin"}:
-            os_name = "windows"
-        elif sys.platform.startswith("freebsd"):
-            os_name = "freebsd"
-        else:
-            os_name = sys.platform
-        machine = platform.machine().lower()
-        libc = None
-        if os_name == "linux":
-            libc = "glibc" if platform.libc_ver()[0] == "glibc" else "musl"
-        return cls(os_name, _ARCHES.get(machine, machine), libc)
-
-    def matches(self, entry: Mapping[str, object]) -> bool:
-        """Return whether a platform-specific entry of ``Artifacts.toml`` is for this one."""
-        if entry.get("os") != self.os or entry.get("arch") != self.arch:
-            return False
-        libc = entry.get("libc")
-        return libc is None or self.libc is None or libc == self.libc
-
-    def tags(self) -> dict[str, str]:
-        """Return the keys an entry for this platform carries."""
-        found = {"os": self.os, "arch": self.arch}
-        if self.libc is not None:
-            found["libc"] = self.libc
-        return found
-
-    def __str__(self) -> str:
-        return "-".join(p for p in (self.arch, self.os, self.libc) if p)
-
-
-_host: Platform | None = None
-
-
-def host() -> Platform:
-    """Return :meth:`Platform.host`, computed once."""
-    global _host  # noqa: PLW0603 - a cache of a fact about this machine
-    if _host is None:
-        _host = Platform.host()
-    return _host
 
 
 # --- reading -------------------------------------------------------------------------------
-
-
-def load(path: str) -> dict[str, Any]:
-    """Return the parsed file, or ``{}`` if it does not exist.
-
-    Raises:
-        InvalidArtifactsToml: the file is not valid TOML.
-        DepotError: it cannot be read.
-    """
-    from .. import _toml  # noqa: PLC0415
-
-    return _toml.load_bindings(path)
-
-
-def _check_hex(value: object, digits: int) -> bool:
-    return isinstance(value, str) and len(value) == digits and _HEX.issuperset(value.lower())
 
 
 def _check_entry(entry: object, name: str, path: str) -> dict[str, Any]:
@@ -145,7 +43,7 @@ def _check_entry(entry: object, name: str, path: str) -> dict[str, Any]:
         raise InvalidArtifactsToml(path, name, "an entry must be a table")
     if "git-tree-sha1" not in entry:
         raise InvalidArtifactsToml(path, name, "no git-tree-sha1")
-    if not _check_hex(entry["git-tree-sha1"], 40):
+    if not _names.is_hex(entry["git-tree-sha1"], 40):
         raise InvalidArtifactsToml(
             path, name, f"git-tree-sha1 {entry['git-tree-sha1']!r} is not 40 hexadecimal digits"
         )
@@ -155,7 +53,7 @@ def _check_entry(entry: object, name: str, path: str) -> dict[str, Any]:
     for source in downloads:
         if not isinstance(source, dict) or not isinstance(source.get("url"), str):
             raise InvalidArtifactsToml(path, name, "each download needs a url")
-        if not _check_hex(source.get("sha256"), 64):
+        if not _names.is_hex(source.get("sha256"), 64):
             raise InvalidArtifactsToml(
                 path, name, f"download {source['url']!r}: sha256 is not 64 hexadecimal digits"
             )
@@ -206,7 +104,7 @@ def bound_hashes(path: str) -> set[str]:
         InvalidArtifactsToml: the file or one of its entries is malformed.
         OSError: it cannot be read.
     """
-    data = load(path)
+    data = _toml.load_bindings(path)
     return {entry["git-tree-sha1"].lower() for name in data for entry in entries(data, name, path)}
 
 
@@ -214,12 +112,12 @@ def bound_hashes(path: str) -> set[str]:
 
 
 def _key(key: str) -> str:
-    return key if key and _BARE_KEY.issuperset(key) else _usage.toml_string(key)
+    return key if key and _BARE_KEY.issuperset(key) else _records.toml_string(key)
 
 
 def _emit(lines: list[str], table: Mapping[str, Any], header: list[str], indent: str) -> None:
     """Append ``table`` as TOML, Pkg's way: scalars sorted first, then sub-tables indented."""
-    import tomli_w  # noqa: PLC0415 - only when writing
+    import tomli_w  # noqa: PLC0415 - a TOML writer only when a file is written
 
     tables = []
     for key in sorted(table):
@@ -253,30 +151,6 @@ def dumps(data: Mapping[str, Any]) -> str:
             lines.append(f"[[{_key(name)}]]" if isinstance(value, list) else f"[{_key(name)}]")
             _emit(lines, entry, [_key(name)], "")
     return "\n".join(lines) + "\n" if lines else ""
-
-
-@contextlib.contextmanager
-def _locked() -> Iterator[None]:
-    """Hold the user depot's log lock: bindings and gc's reading of them never interleave.
-
-    A depot that cannot hold a lock (read-only) costs a warning, not the binding.
-    """
-    depot = _depot.user_depot_string()
-    lock = None
-    try:
-        os.makedirs(_usage.logs_dir(depot), exist_ok=True)
-        lock = _usage.log_lock(depot)
-        lock.acquire()
-    except OSError as exc:
-        lock = None
-        from .._warn import warn_once  # noqa: PLC0415
-
-        warn_once("bind-lock", f"cannot lock {_usage.logs_dir(depot)} ({exc}); binding anyway")
-    try:
-        yield
-    finally:
-        if lock is not None:
-            lock.release()
 
 
 def _entry(
@@ -324,9 +198,11 @@ def bind(
     """Write a binding; see :func:`scratchspaces.artifacts.bind_artifact`."""
     if not isinstance(name, str) or not name:
         raise InvalidArtifactsToml(path, repr(name), "an artifact name is a non-empty string")
-    entry = _entry(path, name, check_hash(hash_), download_info, lazy=lazy, platform=platform)
-    with _locked():
-        data = load(path)
+    entry = _entry(
+        path, name, _names.check_hash(hash_), download_info, lazy=lazy, platform=platform
+    )
+    with _usage.locked():
+        data = _toml.load_bindings(path)
         current = data.get(name)
         if current is not None:
             entries(data, name, path)  # a malformed entry is reported, not overwritten
@@ -335,33 +211,27 @@ def bind(
         elif platform is None or isinstance(current, dict):
             raise BindingExists(path, name)
         else:
-            same = [i for i, e in enumerate(current) if _same_platform(e, platform)]
+            same = [i for i, e in enumerate(current) if same_platform(e, platform)]
             if same and not force:
                 raise BindingExists(path, f"{name} ({platform})")
             for index in reversed(same):
                 del current[index]
             current.append(entry)
         _fs.atomic_write(path, dumps(data).encode("utf-8"))
-        record_usage(path, locked=True, force=True)
-
-
-def _same_platform(entry: Mapping[str, object], platform: Platform) -> bool:
-    return all(entry.get(key) == value for key, value in platform.tags().items()) and (
-        platform.libc is not None or "libc" not in entry
-    )
+        _usage.record_usage(path, locked_already=True, binding=True)
 
 
 def unbind(path: str, name: str, *, platform: Platform | None) -> None:
     """Remove a binding; see :func:`scratchspaces.artifacts.unbind_artifact`."""
-    with _locked():
-        data = load(path)
+    with _usage.locked():
+        data = _toml.load_bindings(path)
         current = data.get(name)
         if current is None:
             return
         if platform is None or isinstance(current, dict):
             del data[name]
         else:
-            kept = [e for e in current if not (isinstance(e, dict) and _same_platform(e, platform))]
+            kept = [e for e in current if not (isinstance(e, dict) and same_platform(e, platform))]
             if len(kept) == len(current):
                 return
             if kept:
@@ -369,61 +239,3 @@ def unbind(path: str, name: str, *, platform: Platform | None) -> None:
             else:
                 del data[name]
         _fs.atomic_write(path, dumps(data).encode("utf-8"))
-
-
-# --- the usage log -------------------------------------------------------------------------
-
-
-def usage_path(depot: str) -> str:
-    """Return ``<depot>/logs/artifact_usage.toml``."""
-    return os.path.join(_usage.logs_dir(depot), USAGE_NAME)
-
-
-def recorded(depot: str) -> dict[str, datetime]:
-    """Return each recorded ``Artifacts.toml`` that still exists -> its latest record."""
-    from .. import _records  # noqa: PLC0415 - the log's reader, only when reading it
-
-    latest: dict[str, datetime] = {}
-    for record in _records.read_records(usage_path(depot)):
-        toml = os.path.normpath(record.space)
-        if toml not in latest or record.time > latest[toml]:
-            latest[toml] = record.time
-    return {toml: when for toml, when in latest.items() if os.path.isfile(toml)}
-
-
-def stamp_path(depot: str, toml: str) -> str:
-    """Return the stamp whose mtime says when ``toml`` was last recorded."""
-    return os.path.join(_usage.logs_dir(depot), USAGE_STAMPS, _usage.parent_hash(toml))
-
-
-def record_usage(path: str, *, locked: bool = False, force: bool = False) -> None:
-    """Record in the usage log that the ``Artifacts.toml`` at ``path`` is in use.
-
-    At most once a day per file unless ``force``; never raises (one warning instead).
-    ``SCRATCHSPACES_TRACK_ACCESS=0`` turns off the records of use, not those of
-    bindings (``force``): without them gc would take every bound artifact for an orphan.
-    """
-    if not force and not _depot.tracking_enabled():
-        return
-    depot = _depot.user_depot_string()
-    stamp = stamp_path(depot, path)
-    now = time.time()
-    if not force:
-        with contextlib.suppress(OSError):
-            if now - os.stat(stamp).st_mtime < _usage.DAY:
-                return
-    try:
-        with contextlib.nullcontext() if locked else _locked():
-            os.makedirs(os.path.dirname(stamp), exist_ok=True)
-            _usage.append(usage_path(depot), _usage.format_record(path, now))
-            with open(stamp, "wb"):
-                pass
-            os.utime(stamp, (now, now))
-    except OSError as exc:
-        from .._warn import warn_once  # noqa: PLC0415
-
-        warn_once(
-            "tracking-artifacts",
-            f"could not record the use of {path} in {usage_path(depot)} ({exc}); "
-            "gc may treat its artifacts as unused",
-        )

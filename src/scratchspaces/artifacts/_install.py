@@ -16,30 +16,29 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import _fs
+from .. import _fs, _locks, _names, _toml, _transfer
+from .._treehash import tree_hash
 from ..errors import ArtifactNotFound, DownloadError, HashMismatch, ScratchspacesError
-from . import _bindings, _sources, _store, _tar
-from ._treehash import tree_hash
+from . import _bindings, _platform, _store, _tar, _usage
 
 if TYPE_CHECKING:
-    from ._bindings import Platform
+    from ._platform import Platform
 
 
 def _install_from(hash_: str, source: dict[str, Any], root: str, label: str) -> Path:
     url: str = source["url"]
-    work = _store.new_temporary(root, "install")
-    try:
-        tarball = _sources.local_path(url)
+    with _locks.temporary(root, "install") as work:
+        tarball = _transfer.local_path(url)
         if tarball is not None:
             if not os.path.isfile(tarball):
                 raise DownloadError(url, "no such file")
             size = source.get("size")
             if size is not None and os.path.getsize(tarball) != size:
                 raise DownloadError(url, f"{os.path.getsize(tarball)} bytes, expected {size}")
-            actual = _sources.sha256_of_file(tarball)
+            actual = _transfer.sha256_of_file(tarball)
         else:
             tarball = os.path.join(work, "download.tar.gz")
-            actual = _sources.download(url, tarball, label=label, expected_size=source.get("size"))
+            actual = _transfer.download(url, tarball, label=label, expected_size=source.get("size"))
         if actual != source["sha256"].lower():
             raise HashMismatch(f"sha256 of {url}", source["sha256"].lower(), actual)
         tree = os.path.join(work, "tree")
@@ -50,8 +49,6 @@ def _install_from(hash_: str, source: dict[str, Any], root: str, label: str) -> 
         if got != hash_:
             raise HashMismatch(f"git tree hash of what {url} holds", hash_, got)
         return _store.publish(tree, hash_, root)
-    finally:
-        _fs.remove_in_place(work)
 
 
 def install(hash_: str, sources: list[dict[str, Any]], *, label: str) -> Path:
@@ -90,8 +87,8 @@ def install(hash_: str, sources: list[dict[str, Any]], *, label: str) -> Path:
 def ensure_installed(name: str, toml: str, platform: Platform | None) -> Path:
     """See :func:`scratchspaces.artifacts.ensure_artifact_installed`."""
     path = os.path.abspath(toml)
-    chosen = platform if platform is not None else _bindings.host()
-    data = _bindings.load(path)
+    chosen = platform if platform is not None else _platform.host()
+    data = _toml.load_bindings(path)
     entry = _bindings.select(data, name, path, chosen)
     if entry is None:
         reason = f"{path} does not bind it for {chosen}"
@@ -100,15 +97,13 @@ def ensure_installed(name: str, toml: str, platform: Platform | None) -> Path:
         raise ArtifactNotFound(name, reason)
     hash_ = entry["git-tree-sha1"].lower()
     # Recorded before the install, so gc never sees the new artifact unbound.
-    _bindings.record_usage(path)
+    _usage.record_usage(path)
     return install(hash_, entry.get("download", []), label=name)
 
 
 def find_artifacts_toml(start: str) -> str | None:
     """Return the nearest ``Artifacts.toml`` in ``start`` or a directory above it."""
-    from .._identity import nearest_file  # noqa: PLC0415 - only for artifact()
-
-    return nearest_file(os.path.abspath(start), "Artifacts.toml")
+    return _fs.nearest_file(os.path.abspath(start), "Artifacts.toml")
 
 
 def caller_directory(depth: int) -> str:
@@ -120,7 +115,7 @@ def caller_directory(depth: int) -> str:
 
 def locate(hash_: str) -> str:
     """Return the path of an installed artifact, or raise :class:`ArtifactNotFound`."""
-    path = _store.find(_store.check_hash(hash_))
+    path = _store.find(_names.check_hash(hash_))
     if path is None:
         searched = ", ".join(_store.roots())
         raise ArtifactNotFound(hash_, f"not installed (searched {searched})")
@@ -138,5 +133,5 @@ def publish(hash_: str, dest_url: str) -> tuple[str, str]:
     with tempfile.TemporaryDirectory(prefix="scratchspaces-publish-") as tmp:
         tarball = os.path.join(tmp, f"{hash_}.tar.gz")
         sha256 = _tar.archive(source, tarball)
-        url = _sources.upload(tarball, dest_url, f"{hash_}.tar.gz")
+        url = _transfer.upload(tarball, dest_url, f"{hash_}.tar.gz")
     return url, sha256

@@ -12,39 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
-import time
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import _depot, _fs, _usage
-from ..errors import DepotError, InvalidHash, UnsupportedFile
-from ._treehash import tree_hash
+from .. import _depot, _fs, _locks, _names
+from .._depot import ARTIFACTS_DIR
+from .._treehash import tree_hash
+from ..errors import DepotError, UnsupportedFile
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-ARTIFACTS_DIR = "artifacts"
-TMP_PREFIX = ".tmp-"
-_HEX = frozenset("0123456789abcdef")
-
 _directory: ContextVar[str | None] = ContextVar("scratchspaces_artifacts_directory", default=None)
-
-
-def check_hash(value: object) -> str:
-    """Return ``value`` if it is a git-tree-sha1 (40 lower-case hex digits), else raise.
-
-    Upper-case digits are accepted and lowered: they name the same tree.
-
-    Raises:
-        InvalidHash: anything else.
-    """
-    if isinstance(value, str) and len(value) == 40:
-        lowered = value.lower()
-        if _HEX.issuperset(lowered):
-            return lowered
-    raise InvalidHash(value)
 
 
 def user_root() -> str:
@@ -87,18 +67,18 @@ def artifact_path(hash: str) -> Path:
     Raises:
         InvalidHash: ``hash`` is not 40 hexadecimal digits.
     """
-    hash_ = check_hash(hash)
+    hash_ = _names.check_hash(hash)
     return Path(find(hash_) or os.path.join(user_root(), hash_))
 
 
 def artifact_exists(hash: str) -> bool:
     """Return whether some depot holds artifact ``hash``."""
-    return find(check_hash(hash)) is not None
+    return find(_names.check_hash(hash)) is not None
 
 
 def verify_artifact(hash: str) -> bool:
     """Return whether artifact ``hash`` exists and its content still hashes to ``hash``."""
-    path = find(check_hash(hash))
+    path = find(_names.check_hash(hash))
     if path is None:
         return False
     try:
@@ -114,7 +94,7 @@ def remove_artifact(hash: str) -> None:
         DepotError: the artifact is only in a read-only depot (a later entry of
             ``SCRATCHSPACES_DEPOT_PATH``), which this library never writes.
     """
-    hash_ = check_hash(hash)
+    hash_ = _names.check_hash(hash)
     root = user_root()
     path = os.path.join(root, hash_)
     if os.path.lexists(path):
@@ -131,44 +111,24 @@ def remove_artifact(hash: str) -> None:
         )
 
 
-def _make_root(root: str) -> None:
-    try:
-        os.makedirs(root, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as exc:
-        raise _depot.explain_unusable(root) from exc
-
-
-def new_temporary(root: str, kind: str) -> str:
-    """Create and return a fresh directory in ``root`` (so a rename publishes it)."""
-    _make_root(root)
-    tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{kind}-{int(time.time())}-", dir=root)
-    os.chmod(tmp, 0o755)  # noqa: S103 - mkdtemp's 0700 would hide a published artifact
-    return tmp
-
-
 @contextlib.contextmanager
 def install_lock(root: str, hash_: str) -> Iterator[None]:
     """Hold the lock on installing ``hash_`` into ``root``: one install per artifact at once.
 
     The lock file ``<root>/.<hash>.lock`` is removed as the last act of its holder, so
-    none is left behind; a waiter that then locks the removed file finds it unlinked and
-    tries again (filelock >= 3.21), so mutual exclusion holds.
-    """
-    from filelock import FileLock  # noqa: PLC0415 - only when something is installed
+    none is left behind.
 
-    _make_root(root)
+    Raises:
+        DepotError: the lock cannot be taken (a store we may not write in).
+    """
+    _fs.make_dirs(root)
     path = os.path.join(root, f".{hash_}.lock")
-    lock = FileLock(path)
-    try:
-        lock.acquire()
-    except OSError as exc:  # a store we may not write in: say which, as a DepotError
-        raise DepotError(root, f"cannot take the install lock {path}: {exc.strerror}") from exc
-    try:
+
+    def unusable(exc: OSError) -> DepotError:
+        return DepotError(root, f"cannot take the install lock {path}: {exc.strerror}")
+
+    with _locks.exclusive(path, unusable=unusable):
         yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        lock.release()
 
 
 def install_locks(root: str) -> list[str]:
@@ -179,45 +139,8 @@ def install_locks(root: str) -> list[str]:
         if len(name) == 46
         and name[0] == "."
         and name[41:] == ".lock"
-        and _HEX.issuperset(name[1:41])
+        and _names.is_hex(name[1:41], 40)
     ]
-
-
-def remove_if_free(lock_path: str) -> bool:
-    """Take the lock at ``lock_path`` if nobody holds it, and remove it while held.
-
-    Safe against a process that opened the file just before: it then locks the removed
-    file, sees it unlinked, and tries again (filelock >= 3.21).
-    """
-    from filelock import FileLock, Timeout  # noqa: PLC0415
-
-    try:
-        with FileLock(lock_path, timeout=0):
-            with contextlib.suppress(OSError):
-                os.unlink(lock_path)
-            return True
-    except (Timeout, OSError):
-        return False
-
-
-def temporary_born(name: str) -> int | None:
-    """Return when the temporary ``name`` was made (seconds since the epoch), or None."""
-    parts = name.split("-")
-    return int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else None
-
-
-def stale_temporaries(root: str, now: float) -> list[str]:
-    """Return the temporaries in ``root`` made more than a day before ``now``.
-
-    The time of creation is in the name: an mtime can be copied from elsewhere
-    (copytree keeps the source's) and would make a live temporary look stale.
-    """
-    stale = []
-    for name in _fs.listdir(root):
-        born = temporary_born(name) if name.startswith(TMP_PREFIX) else None
-        if born is not None and now - born > _usage.DAY:
-            stale.append(os.path.join(root, name))
-    return stale
 
 
 def publish(tmp: str, hash_: str, root: str) -> Path:
@@ -243,14 +166,13 @@ def create_artifact(fn: Callable[[Path], object]) -> str:
         Exception: whatever ``fn`` raised; nothing is left behind.
     """
     root = user_root()
-    tmp = new_temporary(root, "create")
-    try:
-        fn(Path(tmp))
-        hash_ = tree_hash(_still_a_directory(tmp))
-        publish(tmp, hash_, root)
-    except BaseException:
-        _fs.remove_in_place(tmp)
-        raise
+    with _locks.temporary(root, "create") as tmp:
+        work = os.path.join(tmp, "work")
+        os.mkdir(work)
+        os.chmod(work, 0o755)  # noqa: S103 - published for every reader, whatever the umask
+        fn(Path(work))
+        hash_ = tree_hash(_still_a_directory(work))
+        publish(work, hash_, root)
     return hash_
 
 
@@ -266,22 +188,18 @@ def with_artifacts_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     A context variable: it holds for this thread or task and what it starts.
     """
-    directory = os.path.abspath(os.fspath(path))
-    token = _directory.set(directory)
-    try:
-        yield Path(directory)
-    finally:
-        _directory.reset(token)
+    with _depot.overriding(_directory, path) as directory:
+        yield directory
 
 
 def installed_hashes(root: str) -> list[str]:
     """Return the hashes of the artifacts in the store ``root``, sorted."""
-    try:
-        names = os.listdir(root)
-    except OSError:
-        return []
     found = []
-    for name in names:
-        if len(name) == 40 and _HEX.issuperset(name) and os.path.isdir(os.path.join(root, name)):
+    for name in _fs.listdir(root):
+        if (
+            _names.is_hex(name, 40)
+            and name == name.lower()
+            and os.path.isdir(os.path.join(root, name))
+        ):
             found.append(name)
     return sorted(found)

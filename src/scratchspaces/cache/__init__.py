@@ -1,4 +1,4 @@
-"""The content cache: run-time, content-addressed entries shared by every package (SPEC 6).
+"""The content cache: run-time, content-addressed entries shared by every package.
 
 For data a package decides at run time to keep (downloads, converted datasets). Each
 entry is named by its content: a file by its sha256 git blob hash, a directory by its
@@ -24,31 +24,28 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from .. import _depot, _fs, _identity, _spaces
-from ..errors import ArtifactNotFound, BindingExists, DownloadError, InvalidArtifactsToml
+from .. import _depot, _identity, _names, _spaces, _toml
+from ..errors import DownloadError
 from . import _bindings, _store
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .._gc import GCReport
+    from .._collect import GCReport
     from .._identity import PkgSpec
-
-BINDINGS_NAME = "Artifacts.toml"
-
-# How a binding that exists is treated: raise, replace, or replace only if its entry
-# is gone (a download re-creating a recycled entry).
-_Replace = Literal["never", "always", "if-missing"]
 
 
 def _store_in_use() -> str:
+    """Return the store in use, recycled first if this is its first use and a week passed."""
     store = _store.current_store()
-    _store.auto_recycle(store)
+    if _store.recycling_due(store):
+        from . import _recycle  # noqa: PLC0415 - dataclasses and the readers only when due
+
+        _recycle.auto_recycle(store)
     return store
 
 
@@ -61,10 +58,10 @@ def my_artifacts_toml(pkg: PkgSpec = None) -> Path:
     gone. The file itself is created by the first binding.
     """
     namespace, parent = _identity.resolve(pkg, None, sys._getframe(1).f_globals)
-    _spaces.check_key(namespace)
+    _names.check_key(namespace)
     space = _spaces.get_space(namespace, _depot.CACHE_NAMESPACE, parent)
-    _store.auto_recycle(_store.current_store())
-    return space / BINDINGS_NAME
+    _store_in_use()
+    return space / _store.BINDINGS_NAME
 
 
 def my_artifact_path(hash: str) -> Path:
@@ -75,7 +72,7 @@ def my_artifact_path(hash: str) -> Path:
     Raises:
         InvalidHash: ``hash`` is not an entry's id.
     """
-    id_ = _store.check_id(hash)
+    id_ = _names.check_id(hash)
     return Path(_store.find(id_) or _store.entry_path(_store.current_store(), id_))
 
 
@@ -86,7 +83,7 @@ def my_artifact_exists(hash: str) -> bool:
         InvalidHash: ``hash`` is not an entry's id.
     """
     _store_in_use()
-    return _store.find(_store.check_id(hash)) is not None
+    return _store.find(_names.check_id(hash)) is not None
 
 
 def my_artifact_hash(name: str, artifacts_toml: str | os.PathLike[str]) -> str | None:
@@ -97,7 +94,7 @@ def my_artifact_hash(name: str, artifacts_toml: str | os.PathLike[str]) -> str |
     """
     _store_in_use()
     toml = os.path.abspath(os.fspath(artifacts_toml))
-    return _bindings.bound_id(_bindings.load(toml), name, toml)
+    return _bindings.bound_id(_toml.load_bindings(toml), name, toml)
 
 
 def create_my_artifact(fn: Callable[[Path], str | os.PathLike[str] | None]) -> str:
@@ -118,144 +115,11 @@ def create_my_artifact(fn: Callable[[Path], str | os.PathLike[str] | None]) -> s
         UnsupportedFile: a FIFO, socket or device, or a symlink out of the directory.
         Exception: whatever ``fn`` raised; nothing is left behind.
     """
+    from . import _create  # noqa: PLC0415 - hashing and locking only when creating
+
     store = _store_in_use()
     _store.ensure_store(store)
-    return _create(store, fn, None)
-
-
-def _result_path(work: str, result: str | os.PathLike[str] | None) -> str:
-    if os.path.islink(work) or not os.path.isdir(work):
-        # What it leads to is not ours: its files would be moved into the store.
-        raise ValueError(
-            f"create_my_artifact: fn replaced its working directory {work} with something "
-            "other than a directory; write into it (or remove it and make it again)"
-        )
-    if result is None:
-        path = given = work
-    else:
-        if not isinstance(result, str | bytes | os.PathLike):
-            raise TypeError(
-                "create_my_artifact: fn must return a path inside its working directory "
-                f"or None, not {type(result).__name__}"
-            )
-        given = os.fspath(result)
-        if not isinstance(given, str):
-            given = os.fsdecode(given)
-        path = given if os.path.isabs(given) else os.path.join(work, given)
-    if not _fs.within(path, work):
-        raise ValueError(
-            f"create_my_artifact: fn returned {given!r}, which is outside its working "
-            f"directory {work}"
-        )
-    real = os.path.realpath(path)
-    if not os.path.lexists(real):
-        raise FileNotFoundError(f"create_my_artifact: fn returned {given!r}, which does not exist")
-    return real
-
-
-def _create(
-    store: str,
-    fn: Callable[[Path], str | os.PathLike[str] | None],
-    binding: tuple[str, str, _Replace] | None,
-) -> str:
-    with _store.temporary(store, "create") as tmp:
-        work = os.path.join(tmp, "work")
-        os.mkdir(work)
-        source = _result_path(work, fn(Path(work)))
-        _store.take_over(work, source)
-        if os.path.isdir(source):
-            links = _store.LinkTree(source, os.path.join(tmp, "shadow"))
-            listing = _store.hash_directory(source, during=links.add)
-            id_ = listing.tree
-            files = [_store.file_id(d, executable=x) for _rel, d, x in listing.files]
-
-            def prepare() -> _store.Prepared:
-                return links.finish(listing)
-        else:
-            prepared_file = _store.prepare_file(source)
-            id_ = prepared_file.id
-            files = []
-
-            def prepare() -> _store.Prepared:
-                return prepared_file
-
-        def whole(root: str) -> bool:
-            return all(os.path.lexists(_store.entry_path(root, i)) for i in [id_, *files])
-
-        # A read-only depot holding it whole is as good (SPEC 2): nothing to store.
-        elsewhere = next((s for s in _store.stores()[1:] if whole(s)), None)
-        # One creator per entry: the others wait, then find it whole and change nothing.
-        with _store.named_lock(store, id_):
-            prepared = None if elsewhere or whole(store) else prepare()
-
-            def publish() -> None:
-                """Publish, or find it whole; hold the store's lock (recycling takes it)."""
-                nonlocal prepared
-                if elsewhere is not None and whole(elsewhere):
-                    return
-                if os.path.lexists(_store.entry_path(store, id_)):
-                    _store.refresh(store, id_)  # maybe an old orphan: a new grace period
-                if prepared is None and not whole(store):
-                    prepared = prepare()  # recycled since the first look
-                if prepared is not None:
-                    prepared.publish(store)
-
-            if binding is None:
-                with _store.store_lock(store):
-                    publish()
-            else:
-                toml, name, replace = binding
-                with _bindings.binding_lock(toml):
-                    _bind_locked(store, toml, name, id_, replace=replace, publish=publish)
-    return id_
-
-
-def _check_binding_args(artifacts_toml: str | os.PathLike[str], name: object) -> str:
-    if not isinstance(name, str) or not name:
-        raise InvalidArtifactsToml(
-            os.fspath(artifacts_toml), repr(name), "a name is a non-empty string"
-        )
-    toml = os.path.abspath(os.fspath(artifacts_toml))
-    if not os.path.isdir(os.path.dirname(toml)):
-        raise FileNotFoundError(f"the directory of the binding file {toml} does not exist")
-    return toml
-
-
-def _bind_locked(
-    store: str,
-    toml: str,
-    name: str,
-    id_: str,
-    *,
-    replace: _Replace,
-    publish: Callable[[], None] | None = None,
-) -> None:
-    """Bind under the binding file's lock: publish, record, write the file, all at once.
-
-    The record goes first: a binding without its record (a crash in between) could be
-    taken for no binding; a record without its binding is dropped by recycling.
-    """
-    data = _bindings.load(toml)
-    if name in data:
-        current = _bindings.bound_id(data, name, toml)  # a malformed one is not overwritten
-        replaceable = replace == "always" or (
-            replace == "if-missing" and (current is None or _store.find(current) is None)
-        )
-        if not replaceable:
-            raise BindingExists(toml, name)
-    with _store.store_lock(store):
-        if publish is not None:
-            publish()
-        path = _store.find(id_)
-        if path is None:
-            where = _store.entry_path(store, id_)
-            raise ArtifactNotFound(id_, f"not in the content cache ({where})")
-        files = _store.reached(path) if _store.kind_of(path) == "directory" else None
-        _bindings.append_record(
-            store, _bindings.format_record(id_, _bindings.Use(toml, name), time.time(), files)
-        )
-        data[name] = {"sha256": id_}
-        _bindings.write(toml, data)
+    return _create.create(store, fn, None)
 
 
 def bind_my_artifact(
@@ -273,12 +137,12 @@ def bind_my_artifact(
         InvalidHash: ``hash`` is not an entry's id.
         InvalidArtifactsToml: the file is malformed (it is not overwritten).
     """
-    id_ = _store.check_id(hash)
-    toml = _check_binding_args(artifacts_toml, name)
+    id_ = _names.check_id(hash)
+    toml = _bindings.check_args(artifacts_toml, name)
     store = _store_in_use()
     _store.ensure_store(store)
     with _bindings.binding_lock(toml):
-        _bind_locked(store, toml, name, id_, replace="always" if force else "never")
+        _bindings.bind_locked(store, toml, name, id_, replace="always" if force else "never")
 
 
 def unbind_my_artifact(artifacts_toml: str | os.PathLike[str], name: str) -> None:
@@ -292,7 +156,7 @@ def unbind_my_artifact(artifacts_toml: str | os.PathLike[str], name: str) -> Non
     if not os.path.isfile(toml):
         return
     with _bindings.binding_lock(toml):
-        data = _bindings.load(toml)
+        data = _toml.load_bindings(toml)
         if name in data:
             del data[name]
             _bindings.write(toml, data)
@@ -320,17 +184,19 @@ def download_my_artifact(
         DownloadError: the download failed; nothing is left behind.
         InvalidArtifactsToml: the binding file is malformed (it is not overwritten).
     """
-    toml = _check_binding_args(artifacts_toml, name)
+    toml = _bindings.check_args(artifacts_toml, name)
     store = _store_in_use()
     _store.ensure_store(store)
 
     def bound() -> str | None:
-        current = _bindings.bound_id(_bindings.load(toml), name, toml)
+        current = _bindings.bound_id(_toml.load_bindings(toml), name, toml)
         return current if current is not None and _store.find(current) is not None else None
 
     if not force_bind and (found := bound()) is not None:
         return found
-    import hashlib  # noqa: PLC0415
+    import hashlib  # noqa: PLC0415 - only when something is downloaded
+
+    from . import _create  # noqa: PLC0415 - hashing and locking only when creating
 
     with _store.named_lock(store, "url-" + hashlib.sha256(url.encode()).hexdigest()[:32]):
         if not force_bind and (found := bound()) is not None:
@@ -339,9 +205,9 @@ def download_my_artifact(
         def fetch(work: Path) -> Path:
             dest = work / "download"
             if downloader is None:
-                from ..artifacts import _sources  # noqa: PLC0415
+                from .. import _transfer  # noqa: PLC0415 - the built-in download only when used
 
-                _sources.download(url, os.fspath(dest), label=name)
+                _transfer.download(url, os.fspath(dest), label=name)
             else:
                 try:
                     downloader(url, dest)
@@ -355,7 +221,7 @@ def download_my_artifact(
                     raise DownloadError(url, f"the downloader wrote nothing at {dest}")
             return dest
 
-        return _create(store, fetch, (toml, name, "always" if force_bind else "if-missing"))
+        return _create.create(store, fetch, (toml, name, "always" if force_bind else "if-missing"))
 
 
 def find_orphanages(*, collect_delay: timedelta = timedelta(days=7)) -> GCReport:
@@ -372,7 +238,7 @@ def find_orphanages(*, collect_delay: timedelta = timedelta(days=7)) -> GCReport
         a :class:`~scratchspaces.GCReport` of the entries deleted (and bytes freed),
         orphaned and kept.
     """
-    from . import _recycle  # noqa: PLC0415
+    from . import _recycle  # noqa: PLC0415 - dataclasses and the readers only when recycling
 
     return _recycle.recycle(_store.current_store(), collect_delay=collect_delay)
 

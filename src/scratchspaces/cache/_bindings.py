@@ -22,37 +22,27 @@ drops those whose binding is gone or changed, and rewrites the rest.
 from __future__ import annotations
 
 import os
-import re
+import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from .. import _fs, _usage
-from ..errors import DepotError, InvalidArtifactsToml
-from ._store import check_id, is_id
+from .. import _fs, _locks, _names, _records, _toml
+from ..errors import ArtifactNotFound, BindingExists, DepotError, InvalidArtifactsToml
+from . import _store
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from filelock import BaseFileLock
 
 USAGE_NAME = "usage.toml"
-_HEADER = re.compile(r'\[\["([0-9a-f]{64}(?:\.x)?)"\]\]')
-_TOML_LINE = re.compile(r'^toml = ("(?:[^"\\\n]|\\.)*")$', re.MULTILINE)
+
+Replace = Literal["never", "always", "if-missing"]
+"""How a binding that exists is treated: raise, replace, or replace only if its entry is
+gone (a download re-creating a recycled entry)."""
 
 
 # --- binding files -------------------------------------------------------------------------
-
-
-def load(path: str) -> dict[str, Any]:
-    """Return the parsed file, or ``{}`` if it does not exist.
-
-    Raises:
-        InvalidArtifactsToml: the file is not valid TOML.
-        DepotError: it cannot be read.
-    """
-    from .. import _toml  # noqa: PLC0415
-
-    return _toml.load_bindings(path)
 
 
 def bound_id(data: Mapping[str, Any], name: str, path: str) -> str | None:
@@ -67,23 +57,21 @@ def bound_id(data: Mapping[str, Any], name: str, path: str) -> str | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
         raise InvalidArtifactsToml(path, name, 'a binding is a table with sha256 = "<hash>"')
     try:
-        return check_id(entry["sha256"])
+        return _names.check_id(entry["sha256"])
     except ValueError as exc:
         raise InvalidArtifactsToml(path, name, str(exc)) from exc
 
 
 def write(path: str, data: Mapping[str, Any]) -> None:
     """Atomically replace the binding file with ``data``."""
-    import tomli_w  # noqa: PLC0415 - only when writing
+    import tomli_w  # noqa: PLC0415 - a TOML writer only when a file is written
 
     _fs.atomic_write(path, tomli_w.dumps(dict(sorted(data.items()))).encode("utf-8"))
 
 
 def binding_lock(path: str) -> BaseFileLock:
     """Return the lock of one binding file: ``<file>.lock`` beside it."""
-    from filelock import FileLock  # noqa: PLC0415
-
-    return FileLock(path + ".lock", timeout=-1)
+    return _locks.lock(path + ".lock")
 
 
 # --- usage records -------------------------------------------------------------------------
@@ -114,44 +102,22 @@ def usage_path(store: str) -> str:
 
 def format_record(id_: str, use: Use, when: float, files: Iterable[str] | None) -> bytes:
     """Return one usage record, starting on a line of its own."""
-    text = (
-        f"\n[[{_usage.toml_string(id_)}]]\ntoml = {_usage.toml_string(use.toml)}\n"
-        f"name = {_usage.toml_string(use.name)}\ntime = {_usage.format_time(when)}\n"
-    )
+    fields = [
+        ("toml", _records.toml_string(use.toml)),
+        ("name", _records.toml_string(use.name)),
+        ("time", _records.format_time(when)),
+    ]
     if files is not None:
-        text += "files = [" + ", ".join(f'"{f}"' for f in sorted(files)) + "]\n"
-    return text.encode("utf-8")
-
-
-def append_record(store: str, record: bytes) -> None:
-    """Append a record (hold the store's lock)."""
-    _usage.append(usage_path(store), record)
-
-
-def _chunks(text: str) -> list[str]:
-    chunks: list[str] = []
-    current: list[str] = []
-    for line in text.splitlines(keepends=True):
-        if line.startswith("[[") and current:
-            chunks.append("".join(current))
-            current = []
-        current.append(line)
-    if current:
-        chunks.append("".join(current))
-    return [c for c in chunks if c.strip()]
+        fields.append(("files", _records.toml_strings(sorted(files))))
+    return _records.format_record(id_, fields)
 
 
 def _parse(chunk: str) -> tuple[str, Use, datetime, tuple[str, ...]] | None:
-    from .. import _toml  # noqa: PLC0415
-
-    try:
-        data = _toml.loads(chunk)
-    except ValueError:
-        return None
-    if len(data) != 1:
+    data = _records.parse_toml(chunk)
+    if data is None or len(data) != 1:
         return None
     ((id_, tables),) = data.items()
-    if not is_id(id_) or not isinstance(tables, list) or len(tables) != 1:
+    if not _names.is_id(id_) or not isinstance(tables, list) or len(tables) != 1:
         return None
     (table,) = tables
     toml, name, when = table.get("toml"), table.get("name"), table.get("time")
@@ -161,7 +127,7 @@ def _parse(chunk: str) -> tuple[str, Use, datetime, tuple[str, ...]] | None:
         and isinstance(name, str)
         and isinstance(when, datetime)
         and isinstance(files, list)
-        and all(isinstance(f, str) and is_id(f) for f in files)
+        and all(isinstance(f, str) and _names.is_id(f) for f in files)
     ):
         return None
     if when.tzinfo is None:
@@ -169,53 +135,35 @@ def _parse(chunk: str) -> tuple[str, Use, datetime, tuple[str, ...]] | None:
     return id_, Use(os.path.normpath(toml), name), when, tuple(files)
 
 
-def _string(literal: str) -> list[str]:
-    """Return the TOML basic string ``literal`` decoded, or nothing if it is not one."""
-    from .. import _toml  # noqa: PLC0415
-
-    try:
-        value = _toml.loads(f"v = {literal}")["v"]
-    except ValueError:
-        return []
-    return [os.path.normpath(value)] if isinstance(value, str) else []
-
-
 def read_usage(store: str) -> Usage:
     """Read the usage records around whatever is damaged (one warning for all of it)."""
     usage = Usage({}, set(), set(), 0)
     path = usage_path(store)
+    skipped = 0
     try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return usage
+        for chunk in _records.chunks_of_file(path):
+            if _records.is_blank(chunk):
+                continue
+            parsed = _parse(chunk)
+            if parsed is None:
+                skipped += 1
+                key = _records.salvage_key(chunk)
+                if key is not None and _names.is_id(key):
+                    usage.damaged.add(key)
+                toml = _records.salvage_field(chunk, "toml")
+                if toml is not None:
+                    usage.damaged_tomls.add(os.path.normpath(toml))
+                continue
+            id_, use, when, files = parsed
+            uses = usage.records.setdefault(id_, {})
+            known = uses.get(use)
+            if known is None or when >= known[0]:
+                uses[use] = (when, files)
     except OSError as exc:
         raise DepotError(path, f"cannot read the content cache's usage records ({exc})") from exc
-    skipped = 0
-    for chunk in _chunks(text):
-        parsed = _parse(chunk)
-        if parsed is None:
-            skipped += 1
-            header = _HEADER.match(chunk.strip())
-            if header:
-                usage.damaged.add(header.group(1))
-            toml = _TOML_LINE.search(chunk)
-            if toml:
-                usage.damaged_tomls.update(_string(toml.group(1)))
-            continue
-        id_, use, when, files = parsed
-        uses = usage.records.setdefault(id_, {})
-        known = uses.get(use)
-        if known is None or when >= known[0]:
-            uses[use] = (when, files)
-    if skipped:
-        from .._warn import warn_once  # noqa: PLC0415
-
-        warn_once(
-            "cache-usage-damaged",
-            f"skipped {skipped} unreadable record{'s' * (skipped != 1)} in {path}; "
-            "the entries they name are kept for another round",
-        )
+    _records.warn_skipped(
+        "cache-usage-damaged", skipped, path, "; the entries they name are kept for another round"
+    )
     return usage._replace(skipped=skipped)
 
 
@@ -229,3 +177,54 @@ def write_usage(
         for use, (when, files) in sorted(uses.items())
     )
     _fs.atomic_write(usage_path(store), data)
+
+
+# --- binding -------------------------------------------------------------------------------
+
+
+def check_args(artifacts_toml: str | os.PathLike[str], name: object) -> str:
+    """Return the binding file's absolute path, or refuse a bad name or a missing folder."""
+    if not isinstance(name, str) or not name:
+        raise InvalidArtifactsToml(
+            os.fspath(artifacts_toml), repr(name), "a name is a non-empty string"
+        )
+    toml = os.path.abspath(os.fspath(artifacts_toml))
+    if not os.path.isdir(os.path.dirname(toml)):
+        raise FileNotFoundError(f"the directory of the binding file {toml} does not exist")
+    return toml
+
+
+def bind_locked(
+    store: str,
+    toml: str,
+    name: str,
+    id_: str,
+    *,
+    replace: Replace,
+    publish: Callable[[], None] | None = None,
+) -> None:
+    """Bind under the binding file's lock: publish, record, write the file, all at once.
+
+    The record goes first: a binding without its record (a crash in between) could be
+    taken for no binding; a record without its binding is dropped by recycling.
+    """
+    data = _toml.load_bindings(toml)
+    if name in data:
+        current = bound_id(data, name, toml)  # a malformed one is not overwritten
+        replaceable = replace == "always" or (
+            replace == "if-missing" and (current is None or _store.find(current) is None)
+        )
+        if not replaceable:
+            raise BindingExists(toml, name)
+    with _store.store_lock(store):
+        if publish is not None:
+            publish()
+        path = _store.find(id_)
+        if path is None:
+            where = _store.entry_path(store, id_)
+            raise ArtifactNotFound(id_, f"not in the content cache ({where})")
+        files = _store.reached(path) if _store.kind_of(path) == "directory" else None
+        record = format_record(id_, Use(toml, name), time.time(), files)
+        _records.append(usage_path(store), record)
+        data[name] = {"sha256": id_}
+        write(toml, data)

@@ -24,35 +24,29 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .. import _fs
+from .. import _collect, _fs, _locks, _toml
+from .._collect import GCReport
 from .._depot import TRASH_DIR
-from .._usage import DAY
 from ..errors import InvalidArtifactsToml, ScratchspacesError
 from . import _bindings, _store
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from .._gc import GCReport
+Standing = dict[str, dict[_bindings.Use, tuple[datetime, tuple[str, ...]]]]
+"""Entry id -> each binding of it that stands -> (its latest record, the files it reaches)."""
 
 
 @dataclass
-class Plan:
-    """What recycling decided for one store."""
+class CachePlan(_collect.Plan):
+    """What recycling decided for one store, by entry id."""
 
-    delete: list[str] = field(default_factory=list)
-    orphaned: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
     paths: dict[str, str] = field(default_factory=dict)
     dirs: set[str] = field(default_factory=set)
-    records: dict[str, dict[_bindings.Use, tuple[datetime, tuple[str, ...]]]] = field(
-        default_factory=dict
-    )
-    orphanage: dict[str, datetime] = field(default_factory=dict)
+    records: Standing = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)
 
 
@@ -71,7 +65,7 @@ class Bindings:
                 self._loaded[toml] = None
             else:
                 try:
-                    self._loaded[toml] = _bindings.load(toml)
+                    self._loaded[toml] = _toml.load_bindings(toml)
                 except (ScratchspacesError, OSError) as exc:
                     self.unreadable[toml] = str(exc)
                     self._loaded[toml] = {}
@@ -93,13 +87,11 @@ class Bindings:
 def binding_files(store: str) -> list[str]:
     """Return the binding files of ``my_artifacts_toml``: one per space beside the store."""
     spaces = os.path.dirname(store)
-    found = (os.path.join(spaces, name, "Artifacts.toml") for name in _fs.listdir(spaces))
+    found = (os.path.join(spaces, name, _store.BINDINGS_NAME) for name in _fs.listdir(spaces))
     return sorted(path for path in found if os.path.isfile(path))
 
 
-def survey(
-    store: str, bindings: Bindings, now: datetime
-) -> tuple[dict[str, dict[_bindings.Use, tuple[datetime, tuple[str, ...]]]], set[str]]:
+def survey(store: str, bindings: Bindings, now: datetime) -> tuple[Standing, set[str]]:
     """Return the bindings standing (per entry) and the entries of damaged records.
 
     The records are checked against the binding files; then every binding file the
@@ -108,7 +100,7 @@ def survey(
     those stand too, from ``now``. Records say who binds what; the files decide.
     """
     usage = _bindings.read_usage(store)
-    standing: dict[str, dict[_bindings.Use, tuple[datetime, tuple[str, ...]]]] = {}
+    standing: Standing = {}
     for id_, uses in usage.records.items():
         for use, value in uses.items():
             if bindings.holds(use, id_) is not False:
@@ -134,14 +126,13 @@ def survey(
     return standing, usage.damaged
 
 
-def plan(store: str, now: datetime, delay: timedelta, gone: Iterable[str] = ()) -> Plan:
+def plan(store: str, grace: _collect.Grace, gone: Iterable[str] = ()) -> CachePlan:
     """Decide what to keep, orphan and delete in ``store``; change nothing."""
-    result = Plan()
+    result = CachePlan()
     bindings = Bindings(gone)
-    standing, damaged = survey(store, bindings, now)
+    standing, damaged = survey(store, bindings, grace.now)
     on_disk = _store.entries_on_disk(store)
     result.paths = on_disk
-    known = _store.read_orphans(store)
     result.records = {i: uses for i, uses in standing.items() if i in on_disk}
     result.unreadable = [f"{t} ({why})" for t, why in bindings.unreadable.items()]
     bound = set(result.records)
@@ -152,9 +143,7 @@ def plan(store: str, now: datetime, delay: timedelta, gone: Iterable[str] = ()) 
     result.dirs = dirs
 
     def due(id_: str) -> bool:
-        first = now if id_ in damaged else known.get(id_, now)
-        result.orphanage[id_] = first
-        return now - first >= delay and id_ not in damaged
+        return grace.judge(result, id_, damaged=id_ in damaged)
 
     doomed = {i for i in dirs if i not in bound and due(i)}
     reach_bound: set[str] = set()
@@ -166,14 +155,7 @@ def plan(store: str, now: datetime, delay: timedelta, gone: Iterable[str] = ()) 
             continue
         if due(id_) and id_ not in reach_kept:
             doomed.add(id_)
-    for id_ in sorted(on_disk):
-        if id_ in doomed:
-            result.delete.append(id_)
-            result.orphanage.pop(id_, None)
-        elif id_ in result.orphanage:
-            result.orphaned.append(id_)
-        else:
-            result.kept.append(id_)
+    result.settle(sorted(on_disk), doomed)
     return result
 
 
@@ -190,90 +172,89 @@ def recycle(
 
     ``gone``: directories to treat as deleted (the spaces a dry-run gc would delete).
     """
-    from .._gc import GCReport, _sweep  # noqa: PLC0415 - gc's removal, and its report
-
-    if collect_delay < timedelta(0):
-        raise ValueError("collect_delay must not be negative")
+    grace = _collect.Grace({}, now or _collect.now(), collect_delay)
     _store.check_store(store)
+    orphanage = _store.orphanage_path(store)
     if not os.path.isdir(store):
         return GCReport()
-    now = now or datetime.now(timezone.utc)
-    trash_root = os.path.join(store, TRASH_DIR)
-    failures: list[str] = []
-    moved: dict[str, str] = {}
-    if dry_run:
-        decided = plan(store, now, collect_delay, gone)
-    else:
-        failures.extend(_fs.empty_trash(trash_root))
-        with _store.store_lock(store, lock_timeout):
-            decided = plan(store, now, collect_delay, gone)
-            for id_ in decided.delete:
-                path = decided.paths[id_]
-                if id_ in decided.dirs:
-                    with contextlib.suppress(OSError):
-                        os.chmod(path, 0o755)  # noqa: S103 - renaming a directory updates its ".."
-                trash = _fs.move_to_trash(path, trash_root)
-                if trash is not None:
-                    moved[path] = trash
+    sweep = _collect.Sweep(os.path.join(store, TRASH_DIR), dry_run=dry_run)
+    sweep.empty_trash()
+    with contextlib.nullcontext() if dry_run else _store.store_lock(store, lock_timeout):
+        grace.known = _collect.read_orphanage(orphanage)
+        decided = plan(store, grace, gone)
+        doomed = [decided.paths[i] for i in decided.delete]
+        sweep.move(doomed, before=_writable)
+        if not dry_run:
             _bindings.write_usage(store, decided.records)
-            _store.write_orphans(store, decided.orphanage)
-        failures.extend(_remove_stale(store, now))
-    deleted, swept = _sweep([decided.paths[i] for i in decided.delete], moved, {}, dry_run=dry_run)
-    failures.extend(swept)
+            _collect.write_orphanage(orphanage, decided.orphanage)
     if not dry_run:
-        with contextlib.suppress(OSError):
-            os.rmdir(trash_root)
+        sweep.failures.extend(_remove_stale(store, grace.now))
+    deleted = sweep.finish(doomed)
+    if not dry_run:
         _stamp(store)
-    _warn(decided, failures)
+    _warn(decided)
+    sweep.warn("cache-remove", "recycling the content cache", "the next recycling will try again")
     return GCReport(
         deleted=deleted,
-        orphaned=[Path(decided.paths[i]) for i in decided.orphaned],
-        kept=[Path(decided.paths[i]) for i in decided.kept],
+        orphaned=_collect.paths(decided.paths[i] for i in decided.orphaned),
+        kept=_collect.paths(decided.paths[i] for i in decided.kept),
         freed_bytes=sum(deleted.values()),
     )
 
 
-def _warn(decided: Plan, failures: list[str]) -> None:
-    from .._warn import warn_once  # noqa: PLC0415
+def _writable(path: str) -> None:
+    """Give a directory entry's top folder its write bit back: renaming it updates ``..``."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o755)  # noqa: S103 - about to be removed; readable as before
 
+
+def _warn(decided: CachePlan) -> None:
     if decided.unreadable:
+        from .._warn import warn_once  # noqa: PLC0415 - damage only
+
         warn_once(
             "cache-unreadable-binding",
             f"{len(decided.unreadable)} binding file(s) of the content cache cannot be read; "
             f"their bindings are kept as they were; first: {decided.unreadable[0]}",
         )
-    if failures:
-        warn_once(
-            "cache-remove",
-            f"could not remove {len(failures)} entr{'y' if len(failures) == 1 else 'ies'} "
-            f"of the content cache (first: {failures[0]}); the next recycling will try again",
-        )
 
 
 def _remove_stale(store: str, now: datetime) -> list[str]:
-    """Remove what crashed creators left: temporaries and lock files no one holds.
+    """Remove what crashed creators left, if nobody holds it: temporaries, lock files.
 
-    Only those more than a day old, and only when their lock can be taken: a creator
-    still running (a download of a day and more) holds its temporary's lock.
+    Only what is more than a day old: a creator still running (a download of a day and
+    more) holds its temporary's lock, a downloader its URL's.
     """
-    from ..artifacts import _store as artifacts_store  # noqa: PLC0415
-
-    failures: list[str] = []
-    for path in artifacts_store.stale_temporaries(store, now.timestamp()):
-        if artifacts_store.remove_if_free(os.path.join(path, _store.TMP_LOCK)):
-            failures.extend(_fs.remove_tree(path, os.path.join(store, TRASH_DIR)))
+    stamp = now.timestamp()
     locks = os.path.join(store, _store.LOCKS_DIR)
-    for name in _fs.listdir(locks):
-        path = os.path.join(locks, name)
-        with contextlib.suppress(OSError):
-            if now.timestamp() - os.lstat(path).st_mtime > DAY:
-                artifacts_store.remove_if_free(path)
-    return failures
+    paths = [os.path.join(locks, name) for name in _fs.listdir(locks)]
+    _locks.sweep_lock_files(paths, stamp, min_age=_locks.STALE_AFTER)
+    return _locks.sweep_temporaries(store, stamp, os.path.join(store, TRASH_DIR))
 
 
 def _stamp(store: str) -> None:
-    path = os.path.join(store, _store.STAMP_NAME)
     with contextlib.suppress(OSError):
-        with open(path, "wb"):
-            pass
-        os.utime(path)
+        _fs.touch(os.path.join(store, _store.STAMP_NAME))
+
+
+def auto_recycle(store: str) -> None:
+    """Recycle ``store`` with a week's grace, as its weekly run on first use.
+
+    Never raises and never waits: a busy store (another process binding or recycling) is
+    left for the next use in this process. A failure costs one warning.
+    """
+    from filelock import Timeout  # noqa: PLC0415 - the lock's own error, only when due
+
+    try:
+        recycle(store, collect_delay=timedelta(seconds=_store.WEEK), lock_timeout=0)
+    except Timeout:
+        _store.not_checked(store)
+    except Exception as exc:  # noqa: BLE001 - the weekly run must never fail the caller
+        from .._warn import warn_once  # noqa: PLC0415 - failures only
+
+        warn_once(
+            "cache-auto-recycle",
+            f"the weekly recycling of the content cache at {store} failed "
+            f"({type(exc).__name__}: {exc}); run `scratchspaces cache recycle`",
+        )

@@ -26,7 +26,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from ..errors import UnsupportedFile
+from .errors import UnsupportedFile
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -292,7 +292,7 @@ def _hash(
     if during is None or not large:
         _hash_large_files(large, hashes, new, threads)
     else:
-        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - only for big trees
 
         with ThreadPoolExecutor(max_workers=1) as background:
             hashing = background.submit(_hash_large_files, large, hashes, new, threads)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import TYPE_CHECKING
 
-from . import _depot, _fs
+from .. import _depot, _fs, _toml
+from .._depot import ARTIFACTS_DIR
+from ._output import command_group, format_bytes, json_option, print_json, print_table
 
 if TYPE_CHECKING:
     import argparse
@@ -15,12 +16,12 @@ if TYPE_CHECKING:
 
 def bindings_by_hash() -> dict[str, list[str]]:
     """Return hash -> ``"<Artifacts.toml>: <name>"`` for every recorded, readable file."""
-    from .artifacts import _bindings  # noqa: PLC0415
+    from ..artifacts import _bindings, _usage  # noqa: PLC0415 - the artifacts' code only here
 
     found: dict[str, list[str]] = {}
-    for toml in sorted(_bindings.recorded(_depot.user_depot_string())):
+    for toml in sorted(_usage.recorded(_depot.user_depot_string())):
         try:
-            data = _bindings.load(toml)
+            data = _toml.load_bindings(toml)
             for name in data:
                 for entry in _bindings.entries(data, name, toml):
                     found.setdefault(entry["git-tree-sha1"].lower(), []).append(f"{toml}: {name}")
@@ -31,15 +32,15 @@ def bindings_by_hash() -> dict[str, list[str]]:
 
 def installed_in(depot: str) -> list[tuple[str, str]]:
     """Return (hash, path) of every artifact in one depot."""
-    from .artifacts import _store  # noqa: PLC0415
+    from ..artifacts import _store  # noqa: PLC0415 - the artifacts' code only here
 
-    root = os.path.join(depot, _store.ARTIFACTS_DIR)
+    root = os.path.join(depot, ARTIFACTS_DIR)
     return [(h, os.path.join(root, h)) for h in _store.installed_hashes(root)]
 
 
 def installed() -> list[tuple[str, str]]:
     """Return (hash, path) of every artifact in every depot, the user depot's first."""
-    from .artifacts import _store  # noqa: PLC0415
+    from ..artifacts import _store  # noqa: PLC0415 - the artifacts' code only here
 
     seen: set[str] = set()
     found = []
@@ -55,25 +56,22 @@ def cmd_list(args: argparse.Namespace) -> int:
     bound = bindings_by_hash()
     rows = [(h, p, _fs.tree_size(p), bound.get(h, [])) for h, p in installed()]
     if args.json:
-        data = [{"hash": h, "path": p, "bytes": n, "bound_by": b} for h, p, n, b in rows]
-        json.dump(data, sys.stdout, indent=2)
-        print()
+        print_json([{"hash": h, "path": p, "bytes": n, "bound_by": b} for h, p, n, b in rows])
         return 0
-    from .cli import format_bytes, print_table  # noqa: PLC0415 - cli imports this module
-
     table = [[h, format_bytes(n), ", ".join(b) if b else "(unbound)"] for h, _p, n, b in rows]
     print_table(["HASH", "SIZE", "BOUND BY"], table, right={1})
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .artifacts import _install, tree_hash  # noqa: PLC0415
+    from .. import _treehash  # noqa: PLC0415 - hashing only here
+    from ..artifacts import _install  # noqa: PLC0415 - the artifacts' code only here
 
     targets = [(args.hash.lower(), _install.locate(args.hash))] if args.hash else installed()
     bad = 0
     for hash_, path in targets:
         try:
-            actual = tree_hash(path)
+            actual = _treehash.tree_hash(path)
         except (ValueError, OSError) as exc:  # a FIFO, an unreadable file
             actual = f"nothing: {exc}"
         if actual == hash_:
@@ -88,26 +86,25 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_archive(args: argparse.Namespace) -> int:
-    from .artifacts import archive_artifact  # noqa: PLC0415
+    from ..artifacts import archive_artifact  # noqa: PLC0415 - the artifacts' code only here
 
     print(archive_artifact(args.hash, args.out))
     return 0
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from .artifacts import ensure_artifact_installed  # noqa: PLC0415
+    from ..artifacts import ensure_artifact_installed  # noqa: PLC0415 - the artifacts' code only here
 
     print(ensure_artifact_installed(args.name, args.toml))
     return 0
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from .artifacts import publish_artifact  # noqa: PLC0415
+    from ..artifacts import publish_artifact  # noqa: PLC0415 - the artifacts' code only here
 
     url, sha256 = publish_artifact(args.hash, args.url)
     if args.json:
-        json.dump({"url": url, "sha256": sha256}, sys.stdout)
-        print()
+        print_json({"url": url, "sha256": sha256})
     else:
         print(f"{url} {sha256}")
     return 0
@@ -115,11 +112,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``artifacts`` and its subcommands."""
-    group = commands.add_parser("artifacts", help="the artifact store")
-    sub = group.add_subparsers(dest="artifacts_command", required=True, metavar="COMMAND")
+    sub = command_group(commands, "artifacts", "the artifact store")
 
     listing = sub.add_parser("list", help="hash, size, and which Artifacts.toml files bind it")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    json_option(listing)
     listing.set_defaults(func=cmd_list)
 
     verify = sub.add_parser("verify", help="re-hash installed artifacts (exit 1 if corrupt)")
@@ -139,5 +135,5 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     publish = sub.add_parser("publish", help="archive and upload to a folder URL")
     publish.add_argument("hash", metavar="HASH")
     publish.add_argument("url", metavar="URL", help="file:///dir, s3://bucket/prefix, ...")
-    publish.add_argument("--json", action="store_true", help="machine-readable output")
+    json_option(publish)
     publish.set_defaults(func=cmd_publish)

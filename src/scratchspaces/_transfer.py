@@ -17,9 +17,9 @@ import sys
 import time
 from typing import IO, TYPE_CHECKING, Any
 
-from .. import _fs
-from .._version import __version__
-from ..errors import DownloadError
+from . import _fs
+from ._version import __version__
+from .errors import DownloadError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -40,8 +40,8 @@ def local_path(url: str) -> str | None:
     """Return the local path of a ``file://`` URL, else None."""
     if scheme(url) != "file":
         return None
-    from urllib.parse import unquote, urlsplit  # noqa: PLC0415
-    from urllib.request import url2pathname  # noqa: PLC0415
+    from urllib.parse import unquote, urlsplit  # noqa: PLC0415 - only for file:// URLs
+    from urllib.request import url2pathname  # noqa: PLC0415 - only for file:// URLs
 
     parts = urlsplit(url)
     if parts.netloc not in {"", "localhost"}:
@@ -51,7 +51,7 @@ def local_path(url: str) -> str | None:
 
 def file_url(path: str | os.PathLike[str]) -> str:
     """Return the ``file://`` URL of a local path."""
-    from pathlib import Path  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415 - pathlib only when asked for a URL
 
     return Path(os.path.abspath(os.fspath(path))).as_uri()
 
@@ -82,7 +82,7 @@ def progress(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
         return
     try:
         from rich.console import Console  # noqa: PLC0415 - only on a terminal
-        from rich.progress import (  # noqa: PLC0415
+        from rich.progress import (  # noqa: PLC0415 - only on a terminal
             BarColumn,
             DownloadColumn,
             Progress,
@@ -139,14 +139,14 @@ def _open(url: str) -> tuple[IO[bytes], int | None]:
             raise DownloadError(url, f"{type(exc).__name__}: {exc.strerror or exc}") from exc
         return f, os.fstat(f.fileno()).st_size
     if kind in {"http", "https"}:
-        import urllib.error  # noqa: PLC0415
-        import urllib.request  # noqa: PLC0415
+        import urllib.error  # noqa: PLC0415 - the HTTP client only for HTTP
+        import urllib.request  # noqa: PLC0415 - the HTTP client only for HTTP
 
         try:
             request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
                 url, headers={"User-Agent": f"scratchspaces/{__version__}"}
             )
-            response = urllib.request.urlopen(request, timeout=TIMEOUT)  # noqa: S310
+            response = urllib.request.urlopen(request, timeout=TIMEOUT)  # noqa: S310 - the scheme is checked above
         except urllib.error.HTTPError as exc:
             exc.close()  # it holds the response's socket
             raise DownloadError(url, f"HTTP {exc.code} {exc.reason}") from exc
@@ -226,8 +226,8 @@ def upload(local: str, folder_url: str, filename: str) -> str:
     kind = scheme(folder_url)
     if kind == "file":
         folder = local_path(folder_url)
-        assert folder is not None  # noqa: S101
-        import shutil  # noqa: PLC0415
+        assert folder is not None  # noqa: S101 - a file URL has a path
+        import shutil  # noqa: PLC0415 - only to copy into a folder
 
         try:
             os.makedirs(folder, exist_ok=True)

@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
-import json
 import os
-import sys
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import _depot
+from .. import _collect, _depot, _fs
+from ..cache import _store
+from ._output import (
+    command_group,
+    delay_option,
+    format_bytes,
+    json_option,
+    plural,
+    print_json,
+    print_report_json,
+    print_table,
+)
 
 if TYPE_CHECKING:
     import argparse
-    from datetime import datetime
     from pathlib import Path
 
 
 def store() -> str:
     """Return the user depot's store (whether or not it exists)."""
-    from .cache import _store  # noqa: PLC0415
-
     return _store.store_of_depot(_depot.user_depot_string())
 
 
 def entries_root(depot: str) -> str:
     """Return ``<store>/artifacts`` of ``depot``: what tells a cache entry from a space."""
-    from .cache import _store  # noqa: PLC0415
-
     return os.path.join(_store.store_of_depot(depot), _store.ENTRIES_DIR)
 
 
@@ -36,17 +41,13 @@ def is_entry(path: Path, depot: str) -> bool:
 
 def orphans(depot: str) -> dict[str, datetime]:
     """Return entry path -> when recycling first saw it orphaned."""
-    from .cache import _store  # noqa: PLC0415
-
     root = _store.store_of_depot(depot)
-    return {_store.entry_path(root, i): when for i, when in _store.read_orphans(root).items()}
+    orphans = _collect.read_orphanage(_store.orphanage_path(root))
+    return {_store.entry_path(root, i): when for i, when in orphans.items()}
 
 
 def usage(depot: str) -> tuple[int, int]:
     """Return how many entries the depot's cache holds and their bytes (files once)."""
-    from . import _fs  # noqa: PLC0415
-    from .cache import _store  # noqa: PLC0415
-
     found = _store.entries_on_disk(_store.store_of_depot(depot))
     return len(found), _fs.tree_size(entries_root(depot))
 
@@ -60,11 +61,9 @@ def _who(toml: str, binding_spaces: str) -> str:
 
 def describe() -> list[dict[str, Any]]:
     """Return one description per entry: id, kind, path, bytes, bindings, orphaned since."""
-    from .cache import _recycle, _store  # noqa: PLC0415
+    from ..cache import _recycle  # noqa: PLC0415 - the readers only here
 
     root = store()
-    from datetime import datetime, timezone  # noqa: PLC0415
-
     standing, _damaged = _recycle.survey(root, _recycle.Bindings(), datetime.now(timezone.utc))
     via: dict[str, list[dict[str, str]]] = {}
     for id_, uses in standing.items():
@@ -73,7 +72,7 @@ def describe() -> list[dict[str, Any]]:
                 via.setdefault(file, []).append(
                     {"file": use.toml, "name": use.name, "through": id_}
                 )
-    orphans = _store.read_orphans(root)
+    orphans = _collect.read_orphanage(_store.orphanage_path(root))
     found = []
     for id_, path in sorted(_store.entries_on_disk(root).items()):
         bound: list[dict[str, str]] = [
@@ -96,11 +95,8 @@ def describe() -> list[dict[str, Any]]:
 def cmd_list(args: argparse.Namespace) -> int:
     found = describe()
     if args.json:
-        json.dump(found, sys.stdout, indent=2)
-        print()
+        print_json(found)
         return 0
-    from .cli import format_bytes, print_table  # noqa: PLC0415 - cli imports this module
-
     if not found:
         print(f"The content cache at {store()} is empty.")
         return 0
@@ -121,20 +117,18 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_recycle(args: argparse.Namespace) -> int:
-    from .cache import _recycle  # noqa: PLC0415
+    from ..cache import _recycle  # noqa: PLC0415 - the recycling only here
 
     report = _recycle.recycle(store(), collect_delay=args.collect_delay)
-    from .cli import format_bytes, print_report_json  # noqa: PLC0415 - cli imports this module
-
     if args.json:
         print_report_json(report)
         return 0
 
     for path, size in sorted(report.deleted.items()):
         print(f"deleted {path} ({format_bytes(size)})")
-    count = len(report.deleted)
     summary = (
-        f"Deleted {count} entr{'y' if count == 1 else 'ies'} ({format_bytes(report.freed_bytes)})"
+        f"Deleted {plural(len(report.deleted), 'entry', 'entries')} "
+        f"({format_bytes(report.freed_bytes)})"
     )
     if report.orphaned:
         summary += f"; {len(report.orphaned)} orphaned, kept for now"
@@ -144,16 +138,13 @@ def cmd_recycle(args: argparse.Namespace) -> int:
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``cache`` and its subcommands."""
-    from .cli import delay_option  # noqa: PLC0415 - cli imports this module
-
-    group = commands.add_parser("cache", help="the content cache")
-    sub = group.add_subparsers(dest="cache_command", required=True, metavar="COMMAND")
+    sub = command_group(commands, "cache", "the content cache")
 
     listing = sub.add_parser("list", help="entry, kind, size, and the names that bind it")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    json_option(listing)
     listing.set_defaults(func=cmd_list)
 
     recycle = sub.add_parser("recycle", help="delete the entries nothing has bound for a while")
     delay_option(recycle, "how long an unbound entry is kept")
-    recycle.add_argument("--json", action="store_true", help="machine-readable output")
+    json_option(recycle)
     recycle.set_defaults(func=cmd_recycle)

@@ -1,0 +1,208 @@
+"""What every collector shares: its report, the grace rule, the orphanage, the sweep.
+
+Three collectors delete data: gc of spaces, gc of artifacts, and the content cache's
+recycling. Each decides under its own lock, and each keeps the same promises:
+
+- **Grace.** What nothing uses is an *orphan*, first seen at some time, kept in an
+  orphanage file; it is deleted only once it has been an orphan for ``collect_delay``
+  (with a zero delay, in the run that first sees it). An orphan that is used again
+  leaves the orphanage. Whatever a damaged record named starts a new grace period
+  instead of being judged on missing evidence.
+- **Trash, then sweep.** Under the lock, what goes is renamed into a trash folder on the
+  same filesystem, in one step each; after the lock is released the trash is removed.
+  A collector killed at any point leaves nothing half-deleted under a real name, and
+  the next run empties what the last one left in the trash.
+- **Sizes** are apparent bytes, measured in the trash just before removal: what was
+  deleted is what is reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import _fs, _records, _toml
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+RECENT = timedelta(days=1)
+"""What was used this recently is never evicted to meet a size cap."""
+
+
+@dataclass(frozen=True, slots=True)
+class GCReport:
+    """What :func:`scratchspaces.gc` (or the content cache's recycling) did.
+
+    ``deleted`` maps each deleted path to the bytes it freed, ``orphaned`` lists orphans
+    kept for now, ``kept`` what is still in use; ``freed_bytes`` is the sum of
+    ``deleted``.
+    """
+
+    deleted: dict[Path, int] = field(default_factory=dict)
+    orphaned: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)
+    freed_bytes: int = 0
+
+    @classmethod
+    def merge(cls, reports: Iterable[GCReport]) -> GCReport:
+        """Return one report of several collections."""
+        listed = list(reports)
+        deleted = {p: n for r in listed for p, n in r.deleted.items()}
+        return cls(
+            deleted=deleted,
+            orphaned=[p for r in listed for p in r.orphaned],
+            kept=[p for r in listed for p in r.kept],
+            freed_bytes=sum(deleted.values()),
+        )
+
+
+@dataclass
+class Plan:
+    """One collector's decisions, by key (a path, or an entry's id), made under its lock."""
+
+    delete: list[str] = field(default_factory=list)
+    orphaned: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    orphanage: dict[str, datetime] = field(default_factory=dict)
+    """Every orphan still kept -> when it was first seen one: the orphanage to write."""
+
+    def settle(self, keys: Iterable[str], doomed: set[str]) -> None:
+        """Sort ``keys`` into deleted, orphaned (kept for now) and kept, in their order."""
+        for key in keys:
+            if key in doomed:
+                self.delete.append(key)
+                self.orphanage.pop(key, None)
+            elif key in self.orphanage:
+                self.orphaned.append(key)
+            else:
+                self.kept.append(key)
+
+
+class Grace:
+    """The grace rule: which orphans have been orphans for long enough to go."""
+
+    def __init__(self, known: dict[str, datetime], now: datetime, delay: timedelta) -> None:
+        if delay < timedelta(0):
+            raise ValueError("collect_delay must not be negative")
+        self.known = known
+        self.now = now
+        self.delay = delay
+
+    def judge(self, plan: Plan, key: str, *, damaged: bool = False) -> bool:
+        """Enter the orphan ``key`` in ``plan``'s orphanage; return whether it is due.
+
+        ``damaged``: a record about it could not be read, so its grace starts anew.
+        """
+        first = self.now if damaged else self.known.get(key, self.now)
+        plan.orphanage[key] = first
+        return self.now - first >= self.delay and not damaged
+
+
+def paths(keys: Iterable[str]) -> list[Path]:
+    """Return ``keys`` (paths as strings) as paths, for a report."""
+    return [Path(key) for key in keys]
+
+
+def now() -> datetime:
+    """Return the time a collection runs at (aware, UTC)."""
+    return datetime.now(timezone.utc)
+
+
+def read_orphanage(path: str) -> dict[str, datetime]:
+    """Return key -> when it was first seen orphaned, from an orphanage file.
+
+    A damaged file is read as empty, with one warning: every orphan then starts a new
+    grace period, which errs on the side of keeping data.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = _toml.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        from ._warn import warn_once  # noqa: PLC0415 - damage only
+
+        warn_once("corrupt-orphanage", f"cannot read {path} ({exc}); orphans start anew")
+        return {}
+    found: dict[str, datetime] = {}
+    for key, value in data.items():
+        if isinstance(value, datetime):
+            found[os.path.normpath(key)] = (
+                value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+            )
+    return found
+
+
+def write_orphanage(path: str, entries: dict[str, datetime]) -> None:
+    """Atomically write an orphanage file: ``"<key>" = <time>`` per line, sorted."""
+    text = "".join(
+        f"{_records.toml_string(key)} = {_records.format_time(when.timestamp())}\n"
+        for key, when in sorted(entries.items())
+    )
+    _fs.atomic_write(path, text.encode("utf-8"))
+
+
+class Sweep:
+    """Deleting a collector's doomed paths: into the trash under its lock, removed after."""
+
+    def __init__(self, trash_root: str, *, dry_run: bool) -> None:
+        self.trash_root = trash_root
+        self.dry_run = dry_run
+        self.moved: dict[str, str] = {}
+        self.failures: list[str] = []
+
+    def empty_trash(self) -> None:
+        """Remove what crashed or concurrent collections left in the trash."""
+        if not self.dry_run:
+            self.failures.extend(_fs.empty_trash(self.trash_root))
+
+    def move(self, paths: Iterable[str], *, before: Callable[[str], None] | None = None) -> None:
+        """Rename each path into the trash (hold the collector's lock); nothing in a dry run.
+
+        ``before(path)`` runs first (to make a read-only directory renamable).
+        """
+        if self.dry_run:
+            return
+        for path in paths:
+            if before is not None:
+                before(path)
+            trash = _fs.move_to_trash(path, self.trash_root)
+            if trash is not None:
+                self.moved[path] = trash
+
+    def finish(self, paths: Iterable[str], sizes: dict[str, int] | None = None) -> dict[Path, int]:
+        """Remove what was moved; return the bytes freed per path (what would be, if dry).
+
+        A path gone before it could be moved (another gc, ``delete_scratch``) freed
+        nothing here and is left out.
+        """
+        deleted: dict[Path, int] = {}
+        for path in paths:
+            if self.dry_run:
+                deleted[Path(path)] = (sizes or {}).get(path) or _fs.tree_size(path)
+                continue
+            trash = self.moved.get(path)
+            if trash is None:
+                continue
+            deleted[Path(path)] = _fs.tree_size(trash)
+            self.failures.extend(_fs.remove_in_place(trash))
+        if not self.dry_run:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.trash_root)  # only when empty: what failed stays for the next run
+        return deleted
+
+    def warn(self, kind: str, who: str, then: str) -> None:
+        """Warn once if anything could not be removed."""
+        if self.failures:
+            from ._warn import count, warn_once  # noqa: PLC0415 - failures only
+
+            warn_once(
+                kind,
+                f"{who} could not remove {count(len(self.failures), 'entry', 'entries')} "
+                f"(first: {self.failures[0]}); {then}",
+            )

@@ -1,0 +1,115 @@
+"""Which ``Artifacts.toml`` files bind artifacts: ``<user depot>/logs/artifact_usage.toml``.
+
+Every binding, and every install at most once a day, appends a record of the file in
+the record-log format of :mod:`.._records` (a path and a time, no parents). gc keeps
+the artifacts that a recorded file still binds, and condenses the log to one record
+per file that exists. Bindings are written under the lock gc holds while it reads
+them, so the two never interleave.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from typing import TYPE_CHECKING
+
+from .. import _accesslog, _depot, _fs, _records
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from datetime import datetime
+
+USAGE_NAME = "artifact_usage.toml"
+USAGE_STAMPS = "artifact_usage.d"
+
+
+def usage_path(depot: str) -> str:
+    """Return ``<depot>/logs/artifact_usage.toml``."""
+    return os.path.join(_depot.logs_dir(depot), USAGE_NAME)
+
+
+def stamps_dir(depot: str) -> str:
+    """Return the folder of the stamps saying when each file was last recorded."""
+    return os.path.join(_depot.logs_dir(depot), USAGE_STAMPS)
+
+
+def format_record(toml: str, when: float) -> bytes:
+    """Return one record: the ``Artifacts.toml`` and when it was seen in use."""
+    return _records.format_record(toml, [("time", _records.format_time(when))])
+
+
+@contextlib.contextmanager
+def locked() -> Iterator[None]:
+    """Hold the user depot's log lock: bindings and gc's reading of them never interleave.
+
+    A depot that cannot hold a lock (read-only) costs a warning, not the binding.
+    """
+    depot = _depot.user_depot_string()
+    lock = None
+    try:
+        os.makedirs(_depot.logs_dir(depot), exist_ok=True)
+        lock = _accesslog.log_lock(depot)
+        lock.acquire()
+    except OSError as exc:
+        lock = None
+        from .._warn import warn_once  # noqa: PLC0415 - failures only
+
+        warn_once("bind-lock", f"cannot lock {_depot.logs_dir(depot)} ({exc}); binding anyway")
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def recorded(depot: str) -> dict[str, datetime]:
+    """Return each recorded ``Artifacts.toml`` that still exists -> its latest record."""
+    latest: dict[str, datetime] = {}
+    for record in _records.read_records(usage_path(depot)):
+        toml = os.path.normpath(record.key)
+        if toml not in latest or record.time > latest[toml]:
+            latest[toml] = record.time
+    return {toml: when for toml, when in latest.items() if os.path.isfile(toml)}
+
+
+def record_usage(path: str, *, locked_already: bool = False, binding: bool = False) -> None:
+    """Record in the usage log that the ``Artifacts.toml`` at ``path`` is in use.
+
+    At most once a day per file, unless ``binding``; never raises (one warning instead).
+    ``SCRATCHSPACES_TRACK_ACCESS=0`` turns off the records of use, not those of bindings:
+    without them gc would take every bound artifact for an orphan.
+    """
+    if not binding and not _depot.tracking_enabled():
+        return
+    depot = _depot.user_depot_string()
+    stamp = os.path.join(stamps_dir(depot), _records.stamp_name(path))
+    now = time.time()
+    if not binding and _records.fresh(stamp, now) is not None:
+        return
+    try:
+        with contextlib.nullcontext() if locked_already else locked():
+            log = usage_path(depot)
+            _records.append_stamped(log, stamp, format_record(path, now), now, always=binding)
+    except OSError as exc:
+        from .._warn import warn_once  # noqa: PLC0415 - failures only
+
+        warn_once(
+            "tracking-artifacts",
+            f"could not record the use of {path} in {usage_path(depot)} ({exc}); "
+            "gc may treat its artifacts as unused",
+        )
+
+
+def rewrite(depot: str, usage: dict[str, datetime]) -> None:
+    """Rewrite the log with one record per file still recorded; drop the others' stamps.
+
+    Hold the log's lock.
+    """
+    path = usage_path(depot)
+    if not usage and not os.path.exists(path):
+        return
+    _fs.atomic_write(
+        path, b"".join(format_record(t, w.timestamp()) for t, w in sorted(usage.items()))
+    )
+    _records.prune_stamps(stamps_dir(depot), {_records.stamp_name(toml) for toml in usage})

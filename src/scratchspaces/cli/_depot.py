@@ -1,0 +1,144 @@
+"""``scratchspaces gc | du``: collect the depot, and what it holds."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import _collect, _depot, _fs, _inventory
+from . import _artifacts, _cache
+from ._output import (
+    delay_option,
+    format_bytes,
+    json_option,
+    parse_duration,
+    parse_size,
+    plural,
+    print_json,
+    print_report_json,
+    print_table,
+)
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
+
+def _artifact_stores() -> set[Path]:
+    """Return ``<depot>/artifacts`` of every depot: what tells an artifact from a space."""
+    return {Path(d) / _depot.ARTIFACTS_DIR for d in _depot.depot_strings()}
+
+
+def _kept_until(orphans: Sequence[Path], delay: timedelta) -> str:
+    """Return the first date an orphan of this gc may be deleted."""
+    now = datetime.now(timezone.utc)
+    seen: dict[str, datetime] = {}
+    # <depot>/scratchspaces/<namespace>/<key> or <depot>/artifacts/<hash>
+    stores = _artifact_stores()
+    user = _depot.user_depot_string()
+    depots = {
+        str(p.parent.parent if p.parent in stores else p.parent.parent.parent)
+        for p in orphans
+        if not _cache.is_entry(p, user)
+    }
+    for depot in depots:
+        seen.update(_collect.read_orphanage(_depot.orphanage_path(depot)))
+    seen.update(_cache.orphans(user))
+    first = min(seen.get(str(p), now) for p in orphans)
+    return f"{first + delay:%Y-%m-%d}"
+
+
+def _cmd_gc(args: argparse.Namespace) -> int:
+    from .._gc import gc  # noqa: PLC0415 - the artifacts' and the cache's code only to collect
+
+    report = gc(
+        collect_delay=args.collect_delay,
+        max_age=args.max_age,
+        max_size=args.max_size,
+        dry_run=args.dry_run,
+        all_depots=args.all_depots,
+    )
+    if args.json:
+        print_report_json(report, dry_run=args.dry_run)
+        return 0
+    verb = "Would delete" if args.dry_run else "Deleted"
+    for path, size in sorted(report.deleted.items()):
+        print(f"{'would delete' if args.dry_run else 'deleted'} {path} ({format_bytes(size)})")
+    stores = _artifact_stores()
+    user = _depot.user_depot_string()
+    artifacts = sum(1 for p in report.deleted if p.parent in stores)
+    entries = sum(1 for p in report.deleted if _cache.is_entry(p, user))
+    spaces = len(report.deleted) - artifacts - entries
+    summary = f"{verb} {plural(spaces, 'scratch space')}"
+    if artifacts:
+        summary += f", {plural(artifacts, 'artifact')}"
+    if entries:
+        summary += f", {plural(entries, 'cache entry', 'cache entries')}"
+    summary += f" ({format_bytes(report.freed_bytes)})"
+    if report.orphaned:
+        until = _kept_until(report.orphaned, args.collect_delay)
+        summary += f"; {len(report.orphaned)} orphaned, kept until {until}"
+    print(summary)
+    return 0
+
+
+def _cmd_du(args: argparse.Namespace) -> int:
+    depot = _depot.user_depot_string()
+    _depot.check_depot(depot)
+    infos = _inventory.inventory(depot)
+    per_namespace: dict[str, list[int]] = {}
+    for info in infos:
+        count_size = per_namespace.setdefault(info.namespace, [0, 0])
+        count_size[0] += 1
+        count_size[1] += info.size
+    artifacts = [_fs.tree_size(p) for _h, p in _artifacts.installed_in(depot)]
+    entries, cached = _cache.usage(depot)
+    total = sum(i.size for i in infos) + sum(artifacts) + cached
+    if args.json:
+        print_json(
+            {
+                "depot": depot,
+                "namespaces": {n: {"spaces": c, "bytes": b} for n, (c, b) in per_namespace.items()},
+                "artifacts": {"count": len(artifacts), "bytes": sum(artifacts)},
+                "cache": {"count": entries, "bytes": cached},
+                "total_bytes": total,
+            }
+        )
+        return 0
+    rows = [[n, str(c), format_bytes(b)] for n, (c, b) in sorted(per_namespace.items())]
+    rows.append(["(artifacts)", str(len(artifacts)), format_bytes(sum(artifacts))])
+    rows.append(["(cache)", str(entries), format_bytes(cached)])
+    rows.append(["total", str(len(infos) + len(artifacts) + entries), format_bytes(total)])
+    print_table(["NAMESPACE", "ENTRIES", "SIZE"], rows, right={1, 2})
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``gc`` and ``du``."""
+    collect = commands.add_parser("gc", help="delete the spaces nobody uses any more")
+    delay_option(collect, "how long an orphan is kept")
+    collect.add_argument(
+        "--max-age",
+        type=parse_duration,
+        metavar="DURATION",
+        help="also delete spaces not recorded for this long, even if in use",
+    )
+    collect.add_argument(
+        "--max-size",
+        type=parse_size,
+        metavar="SIZE",
+        help="then delete the least recently used spaces until they fit (500M, 2G)",
+    )
+    collect.add_argument("--dry-run", action="store_true", help="report, change nothing")
+    collect.add_argument(
+        "--all-depots", action="store_true", help="every depot, not just the user depot"
+    )
+    json_option(collect)
+    collect.set_defaults(func=_cmd_gc)
+
+    usage = commands.add_parser(
+        "du", help="bytes per namespace, artifacts, the content cache, and the total"
+    )
+    json_option(usage)
+    usage.set_defaults(func=_cmd_du)

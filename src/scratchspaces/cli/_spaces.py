@@ -1,0 +1,147 @@
+"""``scratchspaces path | list | delete | clear``: one space, or many."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from .. import _depot, _identity, _inventory, _names, _sitedir, _spaces
+from ._output import UsageError, format_bytes, json_option, plural, print_json, print_table
+
+if TYPE_CHECKING:
+    import argparse
+
+    from .._identity import PkgSpec
+
+
+def _pkg_arg(args: argparse.Namespace) -> PkgSpec:
+    if getattr(args, "global_", False):
+        return _identity.GLOBAL
+    pkg: str | None = getattr(args, "pkg", None)
+    return pkg
+
+
+def _cmd_path(args: argparse.Namespace) -> int:
+    _names.check_key(args.key)
+    # The owner of code run in the current directory with no file (a shell).
+    owner = _identity.owner_of_directory(os.getcwd())
+    pkg = _pkg_arg(args)
+    if pkg is None:
+        namespace, parent = owner.namespace, owner.parent
+    elif pkg is _identity.GLOBAL:
+        namespace, parent = _identity.GLOBAL_NAMESPACE, _identity.environment_marker()
+    else:
+        assert isinstance(pkg, str)  # noqa: S101 - narrowed by _pkg_arg
+        namespace = _identity.canonicalize_name(pkg)
+        parent = _sitedir.installed_dist_info(pkg) or owner.parent
+    print(_spaces.get_space(args.key, namespace, parent))
+    return 0
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    _spaces.delete_scratch(args.key, _pkg_arg(args))
+    return 0
+
+
+def _cmd_clear(args: argparse.Namespace) -> int:
+    pkg = _pkg_arg(args)
+    if pkg is not None:
+        _spaces.clear_scratchspaces(pkg)
+        return 0
+    depot = _depot.user_depot_string()
+    infos = _inventory.inventory(depot)
+    if not infos:
+        print(f"No scratch spaces in {depot}.")
+        return 0
+    total = sum(i.size for i in infos)
+    what = f"{plural(len(infos), 'scratch space')} ({format_bytes(total)}) in {depot}"
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"refusing to delete {what} without --yes (stdin is not a terminal)")
+        answer = input(f"Delete {what}? [y/N] ")
+        if answer.strip().lower() not in {"y", "yes"}:
+            print("Nothing deleted.")
+            return 1
+    _spaces.clear_scratchspaces()
+    print(f"Deleted {what}.")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    depot = _depot.user_depot_string()
+    _depot.check_depot(depot)
+    namespace = None
+    if args.pkg is not None:
+        namespace = (
+            _identity.GLOBAL_NAMESPACE
+            if args.pkg in {"_global", "global"}
+            else _identity.canonicalize_name(args.pkg)
+        )
+    infos = _inventory.inventory(depot, namespace)
+    if args.json:
+        data: list[dict[str, Any]] = [
+            {
+                "namespace": i.namespace,
+                "key": i.key,
+                "path": i.path,
+                "size": i.size,
+                "last_access": i.last_access.isoformat() if i.last_access else None,
+                "parents": [{"path": p, "alive": alive} for p, alive in i.parents],
+                "status": i.status,
+                "orphaned_since": i.orphaned_since.isoformat() if i.orphaned_since else None,
+            }
+            for i in infos
+        ]
+        print_json(data)
+        return 0
+    if not infos:
+        print(f"No scratch spaces in {depot}.")
+        return 0
+    rows = [
+        [
+            i.namespace,
+            i.key,
+            format_bytes(i.size),
+            i.last_access.strftime("%Y-%m-%d %H:%M") if i.last_access else "never recorded",
+            f"{sum(alive for _, alive in i.parents)}/{len(i.parents)}",
+            i.status,
+        ]
+        for i in infos
+    ]
+    print_table(
+        ["NAMESPACE", "KEY", "SIZE", "LAST ACCESS (UTC)", "PARENTS ALIVE", "STATUS"],
+        rows,
+        right={2, 4},
+    )
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``path``, ``list``, ``delete`` and ``clear``."""
+    path = commands.add_parser("path", help="print a space's path, creating it")
+    path.add_argument("key")
+    who = path.add_mutually_exclusive_group()
+    who.add_argument(
+        "--pkg", metavar="NAME", help="the package's namespace (default: the project here)"
+    )
+    who.add_argument("--global", dest="global_", action="store_true", help="the global namespace")
+    path.set_defaults(func=_cmd_path)
+
+    listing = commands.add_parser("list", help="one row per space")
+    listing.add_argument("pkg", nargs="?", metavar="PKG", help="only this package's spaces")
+    json_option(listing)
+    listing.set_defaults(func=_cmd_list)
+
+    delete = commands.add_parser("delete", help="delete one space")
+    delete.add_argument("key")
+    who = delete.add_mutually_exclusive_group(required=True)
+    who.add_argument("--pkg", metavar="NAME")
+    who.add_argument("--global", dest="global_", action="store_true")
+    delete.set_defaults(func=_cmd_delete)
+
+    clear = commands.add_parser("clear", help="delete a namespace, or every space")
+    clear.add_argument("pkg", nargs="?", metavar="PKG", help="only this package's namespace")
+    clear.add_argument("--global", dest="global_", action="store_true", help="the global namespace")
+    clear.add_argument("--yes", action="store_true", help="do not ask before deleting every space")
+    clear.set_defaults(func=_cmd_clear)
