@@ -11,23 +11,25 @@ import random
 import stat
 import sys
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 
 import scratchspaces
+from _depots import access_log
 from _http import Server
 from _processes import running
 from _venvs import Venv, write_wheel
-from scratchspaces import _records, cache
-from scratchspaces.artifacts._treehash import blob_hash_of_file
+from scratchspaces import cache
+from scratchspaces._treehash import blob_hash_of_file
 from scratchspaces.cache import _bindings
 from scratchspaces.errors import ArtifactNotFound
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from multiprocessing.synchronize import Barrier, Event
 
 if sys.version_info >= (3, 11):
@@ -114,9 +116,9 @@ HOLD_SECONDS = 0.15
 
 def _download_as(barrier: Barrier, url: str, name: str, toml: str, out: str) -> None:
     """Download ``url`` as ``name``, timing every real download this process makes."""
-    from scratchspaces.artifacts import _sources
+    from scratchspaces import _transfer
 
-    real = _sources.download
+    real = _transfer.download
     spans: list[tuple[float, float]] = []
 
     def timed(url: str, dest: str, *, label: str, expected_size: int | None = None) -> str:
@@ -128,7 +130,7 @@ def _download_as(barrier: Barrier, url: str, name: str, toml: str, out: str) -> 
             time.sleep(HOLD_SECONDS)
             spans.append((start, time.monotonic()))
 
-    _sources.download = timed
+    _transfer.download = timed
     barrier.wait(60)
     id_ = cache.download_my_artifact(url, name, toml)
     Path(out).write_text(json.dumps({"id": id_, "spans": spans}))
@@ -187,13 +189,24 @@ def test_six_processes_downloading_one_url_share_one_entry(depot: Path, tmp_path
     assert requests == ["/data.bin"] * len(spans)
 
 
-# --- binders and a recycler at once ----------------------------------------------------------
+# --- binders and two recyclers at once -------------------------------------------------------
 
 BINDERS = 3
 RECYCLERS = 2
 NAMES = 5
 POOL = 10
-BIND_SECONDS = 6.0
+# The run goes in rounds, all processes starting each one together at a barrier.
+ROUNDS = 12
+BINDS_PER_ROUND = 3
+RECYCLES_PER_ROUND = 2
+# round -> the binder whose bind is forced into a recycler's run, in a quiet part after the
+# round; recycler ``binder % RECYCLERS`` runs it. Every binder is forced once.
+FORCED = {2: 0, 5: 1, 8: 2}
+# Every barrier and event wait gives up after WAIT seconds: a bug fails, it does not hang.
+WAIT = 120.0
+# How long a forced recycler run holds the store's lock once the binder calls bind: a bind
+# that does not wait for the lock gets in (and binds an entry being deleted) meanwhile.
+HOLD = 1.0
 # Directories every binder makes now and then: the same entries, bound by several files.
 COMMON = (
     {"p-0": False, "p-1": False, "sub/p-2": False},
@@ -261,56 +274,190 @@ def _still_whole(toml: Path, name: str) -> None:
                     raise AssertionError(f"{name} -> {id_}: {dirpath}/{file} does not resolve")
 
 
-def _bind_and_rebind(barrier: Barrier, worker: int, toml: str, out: str) -> None:
-    """Create entries and bind, rebind (forced), alias and unbind names, for a while."""
+def _schedule(worker: int, round_: int) -> tuple[int, bool, bool]:
+    """What binder ``worker`` does in ``round_``: how many binds, then an alias?, an unbind?"""
+    return BINDS_PER_ROUND, (worker + round_) % 2 == 0, (worker + round_) % 3 == 0
+
+
+def _expected(worker: int) -> dict[str, int]:
+    """The counts binder ``worker`` reports: exact, whatever the interleaving."""
+    plan = [_schedule(worker, r) for r in range(ROUNDS)]
+    forced = sum(1 for w in FORCED.values() if w == worker)
+    return {
+        "binds": sum(binds for binds, _, _ in plan) + forced,
+        "aliases": sum(alias for _, alias, _ in plan),
+        "unbinds": sum(unbind for _, _, unbind in plan),
+        "forced": forced,
+    }
+
+
+def _forced_id(worker: int) -> str:
+    """The entry binder ``worker`` has recycled under it: one file only it makes."""
+    return _git_blob_sha256(_content_of(f"u-forced{worker}"))
+
+
+class _Handshake(NamedTuple):
+    """One forced bind: a binder and a recycler run, step by step."""
+
+    created: Event  # binder: the entry is on disk, and nothing binds it
+    planned: Event  # recycler: its run decided to delete it, and holds the store's lock
+    binding: Event  # binder: it calls bind_my_artifact now
+
+
+@contextmanager
+def _or_abort(barrier: Barrier) -> Iterator[None]:
+    """Break ``barrier`` if this process fails: the others then fail at once, not in WAIT."""
+    try:
+        yield
+    except BaseException:
+        barrier.abort()
+        raise
+
+
+def _wait(event: Event, barrier: Barrier, what: str) -> None:
+    """Wait for ``event``; fail after WAIT seconds, or once another process has failed."""
+    deadline = time.monotonic() + WAIT
+    while not event.wait(0.05):
+        if barrier.broken or time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+
+
+def _create_and_bind(
+    toml: Path,
+    name: str,
+    files: dict[str, bool],
+    single: str | None,
+    stats: dict[str, int],
+    *,
+    before_bind: Callable[[], None] | None = None,
+) -> None:
+    """Create an entry and bind ``name`` to it, again while it is recycled in between.
+
+    ``before_bind`` runs once, between the first create and its bind.
+    """
+    for _attempt in range(50):
+        id_ = cache.create_my_artifact(_make(files, single))
+        if before_bind is not None:
+            before_bind()
+            before_bind = None
+        try:
+            cache.bind_my_artifact(toml, name, id_, force=True)
+        except ArtifactNotFound:
+            # Recycled between creating and binding: nothing bound it yet.
+            stats["retries"] += 1
+            continue
+        stats["binds"] += 1
+        return
+    raise AssertionError(f"could not bind {files} in 50 attempts")
+
+
+def _bind_in_rounds(
+    barrier: Barrier, shake: _Handshake, worker: int, toml_name: str, out: str
+) -> None:
+    """Create entries, bind, rebind (forced), alias and unbind names: the rounds' schedule.
+
+    In its forced round, after the others are done with it, create an entry nothing
+    binds, let a recycler run decide to delete it, and bind it while that run is under
+    way: the bind must wait for the run, find the entry gone, and create it again.
+    """
+    toml = Path(toml_name)
     rng = random.Random(worker)  # noqa: S311 - test data, not secrets
     names = [f"n{j}" for j in range(NAMES)]
-    stats = {"binds": 0, "aliases": 0, "unbinds": 0, "retries": 0}
-    barrier.wait(60)
-    deadline = time.monotonic() + BIND_SECONDS
-    step = 0
-    while time.monotonic() < deadline:
-        step += 1
-        name = rng.choice(names)
-        roll = rng.random()
-        if roll < 0.1:
-            cache.unbind_my_artifact(toml, name)
-            stats["unbinds"] += 1
-        elif roll < 0.2:
-            # Bind a second name to what another name binds: it is bound, so it exists.
-            other = cache.my_artifact_hash(rng.choice(names), toml)
-            if other is not None:
-                cache.bind_my_artifact(toml, name, other, force=True)
+    stats = {"binds": 0, "aliases": 0, "unbinds": 0, "retries": 0, "forced": 0}
+
+    def bound() -> list[str]:
+        return [n for n in names if cache.my_artifact_hash(n, toml) is not None]
+
+    def race_a_recycler() -> None:
+        shake.created.set()
+        _wait(shake.planned, barrier, "the recycler to plan")
+        shake.binding.set()
+
+    with _or_abort(barrier):
+        for round_ in range(ROUNDS):
+            barrier.wait(WAIT)
+            binds, alias, unbind = _schedule(worker, round_)
+            last = ""
+            for k in range(binds):
+                last = rng.choice(names)
+                files, single = _pick(rng, f"{worker}.{round_}.{k}", rng.random())
+                _create_and_bind(toml, last, files, single, stats)
+                _still_whole(toml, rng.choice(names))
+            if alias:
+                # Bind a second name to what this round last bound: it is bound, so it exists.
+                other = cache.my_artifact_hash(last, toml)
+                assert other is not None, (toml, last)
+                alias_name = rng.choice([n for n in names if n != last])
+                cache.bind_my_artifact(toml, alias_name, other, force=True)
                 stats["aliases"] += 1
-        else:
-            files, single = _pick(rng, f"{worker}.{step}", (roll - 0.2) / 0.8)
-            for _attempt in range(50):
-                id_ = cache.create_my_artifact(_make(files, single))
-                try:
-                    cache.bind_my_artifact(toml, name, id_, force=True)
-                except ArtifactNotFound:
-                    # Recycled between creating and binding: nothing bound it yet.
-                    stats["retries"] += 1
-                    continue
-                break
-            else:
-                raise AssertionError(f"could not bind {files} in 50 attempts")
-            stats["binds"] += 1
-        _still_whole(Path(toml), rng.choice(names))
-    for name in names:
-        _still_whole(Path(toml), name)
+                _still_whole(toml, rng.choice(names))
+            if unbind:
+                cache.unbind_my_artifact(toml, rng.choice(bound()))
+                stats["unbinds"] += 1
+                _still_whole(toml, rng.choice(names))
+            if round_ in FORCED:
+                barrier.wait(WAIT)  # the quiet part: only the forced pair acts
+                if FORCED[round_] == worker:
+                    retries = stats["retries"]
+                    own = f"u-forced{worker}"
+                    name = rng.choice(names)
+                    _create_and_bind(
+                        toml, name, {own: False}, own, stats, before_bind=race_a_recycler
+                    )
+                    stats["forced"] += stats["retries"] - retries
+                barrier.wait(WAIT)  # the forced run is over: what it deleted is gone
+                for name in names:
+                    _still_whole(toml, name)
+        for name in names:
+            _still_whole(toml, name)
     Path(out).write_text(json.dumps(stats))
 
 
-def _recycle_until(barrier: Barrier, stop: Event, out: str) -> None:
-    """Recycle with no grace period, again and again, until told to stop."""
-    runs = deleted = 0
-    barrier.wait(60)
-    while not stop.is_set():
+def _recycle_in_rounds(barrier: Barrier, shakes: list[_Handshake], me: int, out: str) -> None:
+    """Recycle with no grace period, RECYCLES_PER_ROUND times a round, and forced runs.
+
+    A forced run waits for its binder's entry, decides (under the store's lock) to
+    delete it, tells the binder, and holds on for HOLD seconds once the binder binds.
+    """
+    from scratchspaces.cache import _recycle
+
+    real_plan = _recycle.plan
+    holding: list[_Handshake] = []
+
+    def plan_and_hold(*args: Any, **kwargs: Any) -> Any:  # the plan, as the real one returns it
+        decided = real_plan(*args, **kwargs)
+        if holding:
+            shake = holding.pop()
+            shake.planned.set()
+            _wait(shake.binding, barrier, "the forced binder to bind")
+            time.sleep(HOLD)  # a bind that does not wait for the store's lock gets in now
+        return decided
+
+    _recycle.plan = plan_and_hold
+    runs = 0
+    deleted: set[str] = set()
+
+    def recycle() -> None:
+        nonlocal runs
         report = cache.find_orphanages(collect_delay=ZERO)
         runs += 1
-        deleted += len(report.deleted)
-    Path(out).write_text(json.dumps({"runs": runs, "deleted": deleted}))
+        deleted.update(path.name for path in report.deleted)
+
+    with _or_abort(barrier):
+        for round_ in range(ROUNDS):
+            barrier.wait(WAIT)
+            for _ in range(RECYCLES_PER_ROUND):
+                recycle()
+            if round_ in FORCED:
+                barrier.wait(WAIT)  # the quiet part: only the forced pair acts
+                worker = FORCED[round_]
+                if worker % RECYCLERS == me:
+                    _wait(shakes[worker].created, barrier, f"binder {worker}'s entry")
+                    holding.append(shakes[worker])
+                    recycle()
+                    assert not holding, "find_orphanages did not plan through _recycle.plan"
+                barrier.wait(WAIT)  # the forced run is over
+    Path(out).write_text(json.dumps({"runs": runs, "deleted": sorted(deleted)}))
 
 
 def test_binders_and_two_recyclers_at_once_lose_nothing(depot: Path, tmp_path: Path) -> None:
@@ -318,12 +465,17 @@ def test_binders_and_two_recyclers_at_once_lose_nothing(depot: Path, tmp_path: P
 
     Three processes create directory entries that share file entries (and file entries
     that directories also link to), bind, force-rebind, alias and unbind names in their
-    own binding files, while two more run find_orphanages(collect_delay=0) in a loop,
-    racing the binders and each other.
+    own binding files, while two more run find_orphanages(collect_delay=0), racing the
+    binders and each other. They go in rounds, each process doing a fixed share of
+    the work in each; and once for every binder, a bind is forced into a recycler run
+    that deletes its entry: the bind waits for the run, finds the entry gone, and the
+    binder creates it again.
     Every name still bound then points to an entry that exists and whose links all
     resolve to the right content, every binding has its usage record, and a last
     find_orphanages deletes exactly the entries nothing binds.
     """
+    assert sorted(FORCED.values()) == list(range(BINDERS))
+    assert max(FORCED) < ROUNDS
     tomls = [tmp_path / "bindings" / f"w{w}" / "Artifacts.toml" for w in range(BINDERS)]
     for toml in tomls:
         toml.parent.mkdir(parents=True)
@@ -331,25 +483,29 @@ def test_binders_and_two_recyclers_at_once_lose_nothing(depot: Path, tmp_path: P
     recycler_outs = [tmp_path / f"recycler-{r}.json" for r in range(RECYCLERS)]
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(BINDERS + RECYCLERS)
-    stop = ctx.Event()
+    shakes = [_Handshake(ctx.Event(), ctx.Event(), ctx.Event()) for _ in range(BINDERS)]
 
-    binders = [(barrier, w, str(tomls[w]), str(outs[w])) for w in range(BINDERS)]
+    binders = [(barrier, shakes[w], w, str(tomls[w]), str(outs[w])) for w in range(BINDERS)]
+    recyclers = [(barrier, shakes, r, str(recycler_outs[r])) for r in range(RECYCLERS)]
     with (
-        running(_bind_and_rebind, binders) as binding,
-        running(_recycle_until, [(barrier, stop, str(o)) for o in recycler_outs]) as recycling,
+        running(_bind_in_rounds, binders) as binding,
+        running(_recycle_in_rounds, recyclers) as recycling,
     ):
-        for proc in binding:
-            proc.join(120)
-        stop.set()
+        pass
+    # A process that failed printed why (to the captured stderr); the others then broke off.
     assert [p.exitcode for p in binding] == [0] * BINDERS
     assert [p.exitcode for p in recycling] == [0] * RECYCLERS
 
     stats = [json.loads(out.read_text()) for out in outs]
-    recyclers = [json.loads(out.read_text()) for out in recycler_outs]
-    # The race was real: many bindings, and the recyclers deleted while they ran.
-    assert all(s["binds"] >= 5 and s["unbinds"] >= 1 for s in stats), stats
-    assert all(r["runs"] >= 5 for r in recyclers), recyclers
-    assert sum(r["deleted"] for r in recyclers) >= 1, recyclers
+    done = [json.loads(out.read_text()) for out in recycler_outs]
+    # The work was done as scheduled, and every forced bind found its entry recycled.
+    for worker, got in enumerate(stats):
+        assert {k: got[k] for k in _expected(worker)} == _expected(worker), (worker, got)
+        assert got["retries"] >= got["forced"] == 1, (worker, got)
+    for me, got in enumerate(done):
+        forced = [w for w in FORCED.values() if w % RECYCLERS == me]
+        assert got["runs"] == ROUNDS * RECYCLES_PER_ROUND + len(forced), (me, got)
+        assert {_forced_id(w) for w in forced} <= set(got["deleted"]), (me, got)
 
     store = _store(depot)
     bound: dict[_bindings.Use, str] = {}
@@ -463,11 +619,11 @@ def test_uninstalling_a_package_frees_only_what_its_bindings_held(
     mine_space, theirs_space = spaces / "cache-user", spaces / "other-user"
     assert got_mine["toml"] == str(mine_space / "Artifacts.toml")
     assert got_theirs["toml"] == str(theirs_space / "Artifacts.toml")
-    log = _records.read_log(str(depot))
-    assert {p for r in log if r.space == str(mine_space) for p in r.parents} == {
+    log = access_log(depot)
+    assert {p for r in log if r.key == str(mine_space) for p in r.parents} == {
         str(venv.site_packages / "cache_user-1.0.dist-info")
     }
-    assert {p for r in log if r.space == str(theirs_space) for p in r.parents} == {
+    assert {p for r in log if r.key == str(theirs_space) for p in r.parents} == {
         str(venv.site_packages / "other_user-1.0.dist-info")
     }
 
