@@ -5,12 +5,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import subprocess
+import sys
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from multiprocessing.process import BaseProcess
+    from pathlib import Path
 
 
 @contextmanager
@@ -50,3 +52,23 @@ def stderr_on_a_terminal(cmd: list[str]) -> tuple[int, bytes]:
         shown += chunk
     os.close(leader)
     return proc.wait(timeout=60), shown
+
+
+def modules_after(code: str, cwd: Path) -> set[str]:
+    """Run ``code`` in a fresh interpreter; return the module names it printed last.
+
+    ``code`` ends with ``print(" ".join(sorted(sys.modules)))``: the last line of its
+    output is read as those names. The environment is this process's (the test's depot);
+    a failing script fails the test with its stderr.
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"the script failed:\n{result.stderr}"
+    lines = result.stdout.splitlines()
+    return set(lines[-1].split()) if lines else set()
