@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import _fs, _records
 from ._depot import SPACES_DIR, logs_dir
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ LOG_NAME = "scratch_usage.toml"
 STAMPS_NAME = "scratch_usage.d"
 LOCK_NAME = "scratch_usage.lock"
 LOCK_TIMEOUT = 30.0
+DAY = 24 * 60 * 60
 
 # Pairs verified recorded by this process: (space, parent) -> (time of the record, the
 # Path to return). Caching the Path saves a third of a warm call.
@@ -51,6 +52,21 @@ def log_lock(depot: str, timeout: float = LOCK_TIMEOUT) -> BaseFileLock:
     return _locks.lock(os.path.join(logs_dir(depot), LOCK_NAME), timeout)
 
 
+def stamp_name(key: str) -> str:
+    """Return a 64-bit hex digest naming the stamp of ``key`` (stable across processes)."""
+    data = key.encode("utf-8", "surrogatepass")
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
+
+
+def fresh(stamp: str, now: float) -> float | None:
+    """Return the time of the record ``stamp`` vouches for, if it is under a day old."""
+    try:
+        mtime = os.stat(stamp).st_mtime
+    except OSError:
+        return None
+    return mtime if now - mtime < DAY else None
+
+
 def stamps_dir(depot: str) -> str:
     """Return the folder of the access log's stamps, ``<namespace>/<key>/<parent's stamp>``."""
     return os.path.join(logs_dir(depot), STAMPS_NAME)
@@ -58,11 +74,13 @@ def stamps_dir(depot: str) -> str:
 
 def stamp_path(depot: str, namespace: str, key: str, parent: str) -> str:
     """Return the stamp file recording that (space, parent) is in the log."""
-    return os.path.join(stamps_dir(depot), namespace, key, _records.stamp_name(parent))
+    return os.path.join(stamps_dir(depot), namespace, key, stamp_name(parent))
 
 
 def format_record(space: str, when: float, parents: list[str]) -> bytes:
     """Return one record of the access log, starting on a line of its own."""
+    from . import _records  # noqa: PLC0415 - writing is not on the warm path
+
     fields = [
         ("time", _records.format_time(when)),
         ("parent_projects", _records.toml_strings(parents)),
@@ -80,20 +98,22 @@ def ensure_space(depot: str, namespace: str, key: str, parent: str) -> Path:
     space = os.path.join(depot, SPACES_DIR, namespace, key)
     memo = (space, parent)
     known = _recorded.get(memo)
-    if known is not None and now - known[0] < _records.DAY and os.path.isdir(space):
+    if known is not None and now - known[0] < DAY and os.path.isdir(space):
         return known[1]
     path = Path(space)
     stamp = stamp_path(depot, namespace, key, parent)
     if os.path.isdir(space):
-        when = _records.fresh(stamp, now)
+        when = fresh(stamp, now)
         if when is not None:
             _recorded[memo] = (when, path)
             return path
     try:
         _recorded[memo] = (_record(depot, space, stamp, parent, now), path)
     except Exception as exc:  # noqa: BLE001 - tracking must never fail the caller
-        _fs.make_dirs(space)  # a space that cannot exist is the caller's error, not tracking's
+        from . import _fs  # noqa: PLC0415 - creating is not on the warm path
         from ._warn import warn_once  # noqa: PLC0415 - failures only
+
+        _fs.make_dirs(space)  # a space that cannot exist is the caller's error, not tracking's
 
         warn_once(
             "tracking",
@@ -108,11 +128,13 @@ def _record(depot: str, space: str, stamp: str, parent: str, now: float) -> floa
     os.makedirs(logs_dir(depot), exist_ok=True)
     from filelock import Timeout  # noqa: PLC0415 - only on the slow path
 
+    from . import _fs, _records  # noqa: PLC0415 - only on the slow path
+
     try:
         with log_lock(depot):
             # Created under the lock, so gc never sees the space before its record.
             _fs.make_dirs(space)
-            when = _records.fresh(stamp, now)
+            when = fresh(stamp, now)
             if when is not None:
                 return when
             _records.append_stamped(

@@ -121,7 +121,7 @@ def _prune_stamps(depot: str, log: dict[str, tuple[datetime, list[str]]]) -> Non
         ns_dir = os.path.join(root, namespace)
         for key in _fs.listdir(ns_dir):
             entry = log.get(os.path.join(spaces_root, namespace, key))
-            keep = {_records.stamp_name(p) for p in entry[1]} if entry else set()
+            keep = {_accesslog.stamp_name(p) for p in entry[1]} if entry else set()
             _records.prune_stamps(os.path.join(ns_dir, key), keep)
         with contextlib.suppress(OSError):
             os.rmdir(ns_dir)

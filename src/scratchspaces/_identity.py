@@ -25,7 +25,7 @@ import re
 import sys
 from typing import TYPE_CHECKING, NewType
 
-from . import _fs, _sitedir
+from . import _sitedir
 from ._sitedir import normalize as _normalize_loose
 from .errors import AmbiguousModule, InvalidName
 
@@ -198,6 +198,8 @@ def _local_owner(path: str, directory: str) -> Owner | None:
     project name means global. With none above, an editable install of a ``setup.py``
     project may still hold the file.
     """
+    from . import _fs  # noqa: PLC0415 - only for code outside site-packages
+
     pyproject = _fs.nearest_file(directory, "pyproject.toml")
     if pyproject is None:
         return _editable_owner(path)

@@ -10,9 +10,10 @@ array-of-tables entry keyed by what it is about, starting on a line of its own::
 Writing. A record is appended in one ``write`` on an ``O_APPEND`` descriptor, so
 concurrent writers never interleave. A record made at most once a day leaves a *stamp*:
 an empty file whose mtime is the record's time, so that a process can tell with one
-``stat`` that the record is there. The stamp is made first, dated 1970, then the record
-is appended, then the stamp is dated: a stamp that cannot be written costs no record
-(else every process start would append one), and a failed append leaves no fresh stamp.
+``stat`` that the record is there (:func:`._accesslog.fresh`, on the warm path). The
+stamp is made first, dated 1970, then the record is appended, then the stamp is dated:
+a stamp that cannot be written costs no record (else every process start would append
+one), and a failed append leaves no fresh stamp.
 
 Reading. A streaming, line-based reader for the exact shape written here (a million
 records in seconds, in constant memory), and a real TOML parser, one record at a time,
@@ -21,8 +22,8 @@ counted in one warning; it never aborts a read. The key of a damaged record, whe
 header survived, is reported too, so that no collector deletes what a record it could
 not read was about.
 
-``datetime`` is imported only where records are read: the warm path of ``get_scratch``
-imports this module for its stamps.
+Nothing here is on the warm path of ``get_scratch``, and ``datetime`` is imported only
+where records are read.
 """
 
 from __future__ import annotations
@@ -31,17 +32,12 @@ import contextlib
 import os
 import re
 import time
-import zlib
 from typing import TYPE_CHECKING, NamedTuple
-
-from . import _fs
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from datetime import datetime
     from typing import Any
-
-DAY = 24 * 60 * 60
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -96,21 +92,6 @@ def append(path: str, data: bytes) -> None:
 # --- stamps --------------------------------------------------------------------------------
 
 
-def stamp_name(key: str) -> str:
-    """Return a 64-bit hex digest naming the stamp of ``key`` (stable across processes)."""
-    data = key.encode("utf-8", "surrogatepass")
-    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
-
-
-def fresh(stamp: str, now: float) -> float | None:
-    """Return the time of the record ``stamp`` vouches for, if it is under a day old."""
-    try:
-        mtime = os.stat(stamp).st_mtime
-    except OSError:
-        return None
-    return mtime if now - mtime < DAY else None
-
-
 def append_stamped(log: str, stamp: str, data: bytes, now: float, *, always: bool = False) -> None:
     """Append the record ``data`` to ``log`` and date ``stamp`` at ``now``.
 
@@ -118,6 +99,8 @@ def append_stamped(log: str, stamp: str, data: bytes, now: float, *, always: boo
     even if the stamp cannot be made (a binding must be recorded; the stamp only saves
     records that are not needed).
     """
+    from . import _fs  # noqa: PLC0415 - writing is not on the warm path
+
     stamped = True
     try:
         os.makedirs(os.path.dirname(stamp), exist_ok=True)
@@ -158,7 +141,8 @@ def prune_stamps(folder: str, keep: set[str]) -> None:
 # --- reading, whatever the shape -----------------------------------------------------------
 
 _BLANK = " \t\r\n\x00"
-_HEADER = re.compile(r'\s*\[\[("(?:[^"\\\n]|\\.)*")\]\]')
+# Patterns as text: re compiles (and caches) them on first use, not at import.
+_HEADER = r'\s*\[\[("(?:[^"\\\n]|\\.)*")\]\]'
 
 
 def split(text: str) -> list[str]:
@@ -208,7 +192,7 @@ def _decode(literal: str) -> str | None:
 
 def salvage_key(chunk: str) -> str | None:
     """Return the key of a damaged record whose ``[["<key>"]]`` header survived."""
-    header = _HEADER.match(chunk)
+    header = re.match(_HEADER, chunk)
     return _decode(header.group(1)) if header else None
 
 
@@ -245,7 +229,7 @@ class Record(NamedTuple):
     parents: tuple[str, ...]
 
 
-_STRING = re.compile(r'"([^"\\\n]*)"')
+_STRING = r'"([^"\\\n]*)"'
 _TIME_PREFIX = "time = "
 _PARENTS_PREFIX = "parent_projects = ["
 
@@ -289,8 +273,8 @@ def fast(chunk: str) -> tuple[str, str, tuple[str, ...], bool] | None:  # noqa: 
     if inner.count('"') == 2 and inner.startswith('"') and inner.endswith('"'):
         parents: tuple[str, ...] = (inner[1:-1],)  # the common case: one parent
     else:
-        parents = tuple(_STRING.findall(inner))
-        if _STRING.sub("", inner).strip(", "):
+        parents = tuple(re.findall(_STRING, inner))
+        if re.sub(_STRING, "", inner).strip(", "):
             return None  # something besides basic strings: the TOML parser decides
     debris = len(lines) == 4 and not is_blank(lines[3])
     return key, time_line[len(_TIME_PREFIX) :], parents, debris

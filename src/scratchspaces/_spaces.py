@@ -9,7 +9,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import _accesslog, _depot, _fs, _identity
+from . import _accesslog, _depot, _identity
 from ._depot import SPACES_DIR, TRASH_DIR
 from ._names import check_key
 
@@ -73,17 +73,17 @@ def get_scratch(key: str, pkg: PkgSpec = None, *, calling_pkg: PkgSpec = None) -
 
 def get_space(key: str, namespace: str, parent: str) -> Path:
     """Create and record space ``key`` of an already resolved namespace and parent."""
-    override = _override.get()
-    if override is not None:
-        space = os.path.join(override, namespace, key)
-        _fs.make_dirs(space)
-        return Path(space)
-    depot = _depot.user_depot_string()
-    if not _depot.tracking_enabled():
-        space = os.path.join(depot, SPACES_DIR, namespace, key)
-        _fs.make_dirs(space)
-        return Path(space)
-    return _accesslog.ensure_space(depot, namespace, key, parent)
+    root = _override.get()
+    if root is None:
+        depot = _depot.user_depot_string()
+        if _depot.tracking_enabled():
+            return _accesslog.ensure_space(depot, namespace, key, parent)
+        root = os.path.join(depot, SPACES_DIR)
+    from . import _fs  # noqa: PLC0415 - not on the warm path, which records
+
+    space = os.path.join(root, namespace, key)
+    _fs.make_dirs(space)
+    return Path(space)
 
 
 def scratch_path(key: str, pkg: PkgSpec = None) -> Path:
@@ -133,6 +133,8 @@ def clear_scratchspaces(pkg: PkgSpec = None) -> None:
 
 
 def _remove(path: str, trash: str) -> None:
+    from . import _fs  # noqa: PLC0415 - deleting is not on the import-time path
+
     failed = _fs.remove_tree(path, trash)
     if failed:
         from ._warn import count, warn_once  # noqa: PLC0415 - failures only

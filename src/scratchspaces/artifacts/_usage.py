@@ -83,9 +83,9 @@ def record_usage(path: str, *, locked_already: bool = False, binding: bool = Fal
     if not binding and not _depot.tracking_enabled():
         return
     depot = _depot.user_depot_string()
-    stamp = os.path.join(stamps_dir(depot), _records.stamp_name(path))
+    stamp = os.path.join(stamps_dir(depot), _accesslog.stamp_name(path))
     now = time.time()
-    if not binding and _records.fresh(stamp, now) is not None:
+    if not binding and _accesslog.fresh(stamp, now) is not None:
         return
     try:
         with contextlib.nullcontext() if locked_already else locked():
@@ -112,4 +112,4 @@ def rewrite(depot: str, usage: dict[str, datetime]) -> None:
     _fs.atomic_write(
         path, b"".join(format_record(t, w.timestamp()) for t, w in sorted(usage.items()))
     )
-    _records.prune_stamps(stamps_dir(depot), {_records.stamp_name(toml) for toml in usage})
+    _records.prune_stamps(stamps_dir(depot), {_accesslog.stamp_name(toml) for toml in usage})
