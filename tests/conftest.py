@@ -1,4 +1,8 @@
-"""Shared fixtures: every test gets its own depot, home and XDG directories."""
+"""Shared fixtures: every test gets its own depot, home and XDG directories.
+
+Also the fixtures tests of several modules share: real wheels and environments, a
+published artifact, and the site where hand-made tarballs are installed.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from _artifacts import OK_DATA, Site, hash_of_files, make_site
+from _fills import fill_artifact
 from _venvs import Venv, runtime_wheels, write_wheel
-from scratchspaces import _accesslog, _identity, _warn
+from scratchspaces import _accesslog, _identity, _warn, artifacts
 from scratchspaces.cache import _store as _cache_store
 
 if TYPE_CHECKING:
@@ -108,3 +114,29 @@ def venv(tmp_path: Path, wheelhouse: Path) -> Venv:
     env = Venv(tmp_path / "venv")
     env.install(*sorted((wheelhouse / "runtime").glob("*.whl")))
     return env
+
+
+@pytest.fixture
+def published(tmp_path: Path) -> tuple[str, str, Path]:
+    """An artifact archived into a served directory, then removed from the depot.
+
+    ``(tree hash, sha256 of a.tar.gz, the directory holding a.tar.gz)``.
+    """
+    h = artifacts.create_artifact(fill_artifact)
+    served = tmp_path / "served"
+    served.mkdir()
+    sha256 = artifacts.archive_artifact(h, served / "a.tar.gz")
+    artifacts.remove_artifact(h)
+    return h, sha256, served
+
+
+@pytest.fixture
+def site(tmp_path: Path, depot: Path) -> Site:
+    """Where hand-made tarballs are installed (see ``_artifacts.make_site``)."""
+    return make_site(tmp_path, depot)
+
+
+@pytest.fixture(scope="module")
+def ok_hash(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tree hash of a tree holding only ``ok.txt``: what a silently sanitised archive gives."""
+    return hash_of_files(tmp_path_factory.mktemp("ok") / "tree", {"ok.txt": (OK_DATA, False)})

@@ -1,31 +1,30 @@
-"""The command line: path, list, delete, clear; exit codes and one-line errors."""
+"""The command line (``scratchspaces.cli``): every command, exit codes and one-line errors.
+
+Spaces (path, list, delete, clear), the depot (gc, du), artifacts and the content cache;
+mostly run as ``python -m scratchspaces``, as users do.
+"""
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
-import subprocess
-import sys
 from typing import TYPE_CHECKING
 
 import pytest
 
 import scratchspaces
-from scratchspaces import GLOBAL, cli
+from _artifacts import sha256_of
+from _cli import cli_output, run_cli
+from _depots import use_depots
+from _fills import file_writer, fill_artifact, writer
+from _git import blob_sha256
+from scratchspaces import GLOBAL, artifacts, cache, cli
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 
-def _cli(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "scratchspaces", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        input=stdin,
-        check=False,
-    )
+# --- spaces ------------------------------------------------------------------------------
 
 
 def test_console_script_is_declared() -> None:
@@ -40,18 +39,18 @@ def test_console_script_is_declared() -> None:
 
 def test_path_creates_and_prints(depot: Path, tmp_path: Path) -> None:
     spaces = depot / "scratchspaces"
-    result = _cli("path", "k", "--pkg", "Some_Pkg", cwd=tmp_path)
+    result = run_cli("path", "k", "--pkg", "Some_Pkg", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"{spaces / 'some-pkg' / 'k'}\n"
     assert (spaces / "some-pkg" / "k").is_dir()
-    assert _cli("path", "g", "--global", cwd=tmp_path).stdout.strip() == str(
+    assert run_cli("path", "g", "--global", cwd=tmp_path).stdout.strip() == str(
         spaces / "_global" / "g"
     )
     # No package named: the project of the current directory, else global.
-    assert _cli("path", "h", cwd=tmp_path).stdout.strip() == str(spaces / "_global" / "h")
+    assert run_cli("path", "h", cwd=tmp_path).stdout.strip() == str(spaces / "_global" / "h")
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "here"\n')
-    assert _cli("path", "h", cwd=tmp_path).stdout.strip() == str(spaces / "here" / "h")
-    records = json.loads(_cli("list", "here", "--json", cwd=tmp_path).stdout)
+    assert run_cli("path", "h", cwd=tmp_path).stdout.strip() == str(spaces / "here" / "h")
+    records = json.loads(run_cli("list", "here", "--json", cwd=tmp_path).stdout)
     assert records[0]["parents"] == [{"path": str(tmp_path / "pyproject.toml"), "alive": True}]
 
 
@@ -61,14 +60,14 @@ def test_errors_are_one_line_and_exit_1(depot: Path, tmp_path: Path) -> None:
         ["delete", "..", "--global"],
         ["path", "k", "--pkg", "a b"],
     ):
-        result = _cli(*args, cwd=tmp_path)
+        result = run_cli(*args, cwd=tmp_path)
         assert result.returncode == 1, args
         assert result.stdout == ""
         assert result.stderr.count("\n") == 1, result.stderr
         assert result.stderr.startswith("scratchspaces: error: invalid")
         assert "Traceback" not in result.stderr
     depot.write_text("a file")
-    result = _cli("list", cwd=tmp_path)
+    result = run_cli("list", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr == f"scratchspaces: error: cannot use {str(depot)!r}: " + (
         "the depot path exists and is not a directory (check $SCRATCHSPACES_DEPOT_PATH)\n"
@@ -76,23 +75,21 @@ def test_errors_are_one_line_and_exit_1(depot: Path, tmp_path: Path) -> None:
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
-    assert _cli(cwd=tmp_path).returncode == 2
-    assert _cli("frobnicate", cwd=tmp_path).returncode == 2
-    assert _cli("delete", "k", cwd=tmp_path).returncode == 2  # --pkg or --global required
-    assert _cli("path", "k", "--pkg", "a", "--global", cwd=tmp_path).returncode == 2
+    assert run_cli(cwd=tmp_path).returncode == 2
+    assert run_cli("frobnicate", cwd=tmp_path).returncode == 2
+    assert run_cli("delete", "k", cwd=tmp_path).returncode == 2  # --pkg or --global required
+    assert run_cli("path", "k", "--pkg", "a", "--global", cwd=tmp_path).returncode == 2
 
 
 def test_list_table_and_json(depot: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["list"]) == 0
-    assert "No scratch spaces" in capsys.readouterr().out
+    assert "No scratch spaces" in cli_output(capsys, "list")
     space = scratchspaces.get_scratch("datasets", "scikit-learn")
     (space / "blob").write_bytes(b"x" * 2048)
     (space / "hardlink").hardlink_to(space / "blob")  # counted once
     scratchspaces.get_scratch("shared", GLOBAL)
     (depot / "scratchspaces" / "manual" / "made-by-hand").mkdir(parents=True)
 
-    assert cli.main(["list"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    lines = cli_output(capsys, "list").splitlines()
     assert lines[0].split() == [
         "NAMESPACE",
         "KEY",
@@ -115,8 +112,7 @@ def test_list_table_and_json(depot: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "never recorded" in rows[("manual", "made-by-hand")]
     assert rows[("manual", "made-by-hand")].endswith("0/0  unused")
 
-    assert cli.main(["list", "Scikit_Learn", "--json"]) == 0
-    [entry] = json.loads(capsys.readouterr().out)
+    [entry] = json.loads(cli_output(capsys, "list", "Scikit_Learn", "--json"))
     assert entry["namespace"] == "scikit-learn"
     assert entry["key"] == "datasets"
     assert entry["path"] == str(space)
@@ -143,26 +139,26 @@ def test_clear_a_namespace_or_everything(depot: Path, tmp_path: Path) -> None:
     a = scratchspaces.get_scratch("k", "a")
     b = scratchspaces.get_scratch("k", "b")
     g = scratchspaces.get_scratch("k", GLOBAL)
-    assert _cli("clear", "a", cwd=tmp_path).returncode == 0
+    assert run_cli("clear", "a", cwd=tmp_path).returncode == 0
     assert not a.exists()
     assert b.exists()
-    assert _cli("clear", "--global", cwd=tmp_path).returncode == 0
+    assert run_cli("clear", "--global", cwd=tmp_path).returncode == 0
     assert not g.exists()
 
     # Everything needs a confirmation; with no terminal to ask on, it needs --yes.
-    refused = _cli("clear", cwd=tmp_path, stdin="y\n")
+    refused = run_cli("clear", cwd=tmp_path, stdin="y\n")
     assert refused.returncode == 2
     assert "--yes" in refused.stderr
     assert b.exists()
-    done = _cli("clear", "--yes", cwd=tmp_path)
+    done = run_cli("clear", "--yes", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Deleted 1 scratch space" in done.stdout
     assert not b.exists()
-    assert _cli("clear", "--yes", cwd=tmp_path).stdout.startswith("No scratch spaces")
+    assert run_cli("clear", "--yes", cwd=tmp_path).stdout.startswith("No scratch spaces")
 
 
 def test_version(tmp_path: Path) -> None:
-    result = _cli("--version", cwd=tmp_path)
+    result = run_cli("--version", cwd=tmp_path)
     assert result.stdout.strip() == f"scratchspaces {scratchspaces.__version__}"
 
 
@@ -173,13 +169,16 @@ def test_format_bytes(size: int, text: str) -> None:
     assert cli.format_bytes(size) == text
 
 
+# --- gc and du ---------------------------------------------------------------------------
+
+
 def test_gc_command_dry_run_json_and_summary(depot: Path, tmp_path: Path) -> None:
     used = scratchspaces.get_scratch("used", "pkg")
     stray = depot / "scratchspaces" / "stray" / "k"
     stray.mkdir(parents=True)
     (stray / "blob").write_bytes(b"x" * 2048)
 
-    result = _cli("gc", "--collect-delay", "0", "--dry-run", "--json", cwd=tmp_path)
+    result = run_cli("gc", "--collect-delay", "0", "--dry-run", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["dry_run"] is True
@@ -188,13 +187,13 @@ def test_gc_command_dry_run_json_and_summary(depot: Path, tmp_path: Path) -> Non
     assert data["freed_bytes"] == 2048
     assert stray.exists()
 
-    result = _cli("gc", cwd=tmp_path)  # default delay: orphaned, kept for a week
+    result = run_cli("gc", cwd=tmp_path)  # default delay: orphaned, kept for a week
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Deleted 0 scratch spaces (0 B); 1 orphaned, kept until 20")
-    listing = json.loads(_cli("list", "stray", "--json", cwd=tmp_path).stdout)
+    listing = json.loads(run_cli("list", "stray", "--json", cwd=tmp_path).stdout)
     assert listing[0]["status"].startswith("orphaned since 20")
 
-    result = _cli("gc", "--collect-delay", "0s", cwd=tmp_path)
+    result = run_cli("gc", "--collect-delay", "0s", cwd=tmp_path)
     assert result.stdout.splitlines() == [
         f"deleted {stray} (2.0 KiB)",
         "Deleted 1 scratch space (2.0 KiB)",
@@ -211,7 +210,7 @@ def test_gc_command_rejects_bad_durations_and_sizes(tmp_path: Path) -> None:
         ["--max-size", "lots"],
         ["--max-size=-5M"],
     ):
-        result = _cli("gc", *args, cwd=tmp_path)
+        result = run_cli("gc", *args, cwd=tmp_path)
         assert result.returncode == 2, args
         assert "invalid" in result.stderr
 
@@ -235,13 +234,109 @@ def test_du(depot: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (scratchspaces.get_scratch("a", "pkg") / "f").write_bytes(b"x" * 1024)
     (scratchspaces.get_scratch("b", "pkg") / "f").write_bytes(b"x" * 1024)
     (scratchspaces.get_scratch("c", GLOBAL) / "f").write_bytes(b"x" * 512)
-    assert cli.main(["du", "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
+    data = json.loads(cli_output(capsys, "du", "--json"))
     assert data["namespaces"] == {
         "_global": {"spaces": 1, "bytes": 512},
         "pkg": {"spaces": 2, "bytes": 2048},
     }
     assert data["total_bytes"] == 2560
-    assert cli.main(["du"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    lines = cli_output(capsys, "du").splitlines()
     assert lines[-1].split() == ["total", "3", "2.5", "KiB"]
+
+
+# --- artifacts ---------------------------------------------------------------------------
+
+
+def test_cli_list_verify_archive_publish_install(
+    tmp_path: Path, depot: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = artifacts.create_artifact(fill_artifact)
+    loose = artifacts.create_artifact(lambda d: fill_artifact(d, "loose"))
+    toml = tmp_path / "Artifacts.toml"
+    artifacts.bind_artifact(toml, "data", h)
+
+    listing = run_cli("artifacts", "list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    rows = {row["hash"]: row for row in json.loads(listing.stdout)}
+    assert rows[h]["bound_by"] == [f"{toml}: data"]
+    assert rows[loose]["bound_by"] == []
+    assert rows[h]["bytes"] > 0
+    assert "(unbound)" in run_cli("artifacts", "list").stdout
+
+    assert run_cli("artifacts", "verify").returncode == 0
+    target = depot / "artifacts" / loose / "data" / "table.csv"
+    target.chmod(0o644)
+    target.write_text("tampered")
+    verify = run_cli("artifacts", "verify")
+    assert verify.returncode == 1
+    assert f"CORRUPT  {loose}" in verify.stdout
+    assert run_cli("artifacts", "verify", h).returncode == 0
+
+    archived = run_cli("artifacts", "archive", h, str(tmp_path / "h.tar.gz"))
+    assert archived.stdout.strip() == sha256_of(tmp_path / "h.tar.gz")
+
+    published = run_cli("artifacts", "publish", h, (tmp_path / "up").as_uri())
+    url, sha256 = published.stdout.split()
+    assert sha256 == archived.stdout.strip()
+    artifacts.bind_artifact(toml, "data", h, download_info=[(url, sha256)], force=True)
+
+    fresh = tmp_path / "fresh"
+    use_depots(monkeypatch, fresh)
+    installed = run_cli("artifacts", "install", "data", "--toml", str(toml))
+    assert installed.returncode == 0, installed.stderr
+    assert installed.stdout.strip() == str(fresh / "artifacts" / h)
+
+    missing = run_cli("artifacts", "archive", "0" * 40, str(tmp_path / "x.tar.gz"))
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("scratchspaces: error: no artifact")
+    assert "Traceback" not in missing.stderr
+
+
+def test_du_counts_artifacts(depot: Path) -> None:
+    artifacts.create_artifact(fill_artifact)
+    out = run_cli("du", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["artifacts"]["count"] == 1
+    assert data["artifacts"]["bytes"] == data["total_bytes"] > 0
+
+
+# --- the content cache -------------------------------------------------------------------
+
+
+def test_cli_lists_recycles_and_counts_the_cache(
+    tmp_path: Path, depot: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``cache list --json`` shows kind, bytes and bindings (files through their directory),
+    ``cache recycle --collect-delay 0`` frees an unbound entry, ``du --json`` counts the rest."""
+    files = {"data.csv": b"a,b\n1,2\n", "run.sh": b"#!/bin/sh\n"}
+
+    def fill(work: Path) -> None:
+        writer(files)(work)
+        (work / "run.sh").chmod(0o755)
+
+    d = cache.create_my_artifact(fill)
+    loose = cache.create_my_artifact(file_writer(b"loose\n"))
+    toml = tmp_path / "Artifacts.toml"
+    cache.bind_my_artifact(toml, "d", d)
+    csv, run = blob_sha256(files["data.csv"]), blob_sha256(files["run.sh"]) + ".x"
+
+    rows = {r["id"]: r for r in json.loads(cli_output(capsys, "cache", "list", "--json"))}
+    assert set(rows) == {d, csv, run, loose}
+    assert rows[d]["kind"] == "directory"
+    assert rows[csv]["kind"] == "file"
+    assert rows[run]["kind"] == "executable"
+    assert rows[d]["bytes"] == len(files["data.csv"]) + len(files["run.sh"])
+    assert rows[loose]["bytes"] == len(b"loose\n")
+    assert rows[d]["bound_as"] == [{"file": str(toml), "name": "d"}]
+    assert rows[csv]["bound_as"] == [{"file": str(toml), "name": "d", "through": d}]
+    assert rows[loose]["bound_as"] == []
+    assert "(unbound)" in cli_output(capsys, "cache", "list")
+
+    out = json.loads(cli_output(capsys, "cache", "recycle", "--collect-delay", "0", "--json"))
+    assert out["deleted"] == {str(cache.my_artifact_path(loose)): len(b"loose\n")}
+    assert not cache.my_artifact_exists(loose)
+
+    du = json.loads(cli_output(capsys, "du", "--json"))
+    assert du["cache"] == {"count": 3, "bytes": len(files["data.csv"]) + len(files["run.sh"])}
+    assert du["total_bytes"] >= du["cache"]["bytes"]

@@ -1,8 +1,7 @@
-"""Garbage collection: exactly the spaces nobody uses any more, and nothing else."""
+"""Garbage collection (``scratchspaces._gc``): the spaces nobody uses any more, nothing else."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 import signal
@@ -15,29 +14,15 @@ from pathlib import Path
 import pytest
 
 import scratchspaces
-from _depots import access_log, read_orphanage, write_orphanage
+from _depots import access_log, read_orphanage, snapshot, write_orphanage
 from _venvs import DROP_OVERRIDE, Venv, run_bound_by_permissions, tiny_wheel
-from scratchspaces import GLOBAL, ScratchspacesWarning, _accesslog, _inventory
+from scratchspaces import GLOBAL, ScratchspacesWarning, _accesslog
 
 ZERO = timedelta(0)
 
 
 def _fill(path: Path, size: int = 1000) -> None:
     (path / "blob").write_bytes(b"x" * size)
-
-
-def _snapshot(root: Path) -> dict[str, tuple[bytes | str, float]]:
-    """Every entry under root with its content (or link target) and mtime."""
-    found: dict[str, tuple[bytes | str, float]] = {}
-    for path in sorted(root.rglob("*")):
-        st = path.lstat()
-        if path.is_symlink():
-            found[str(path)] = (os.readlink(path), st.st_mtime)
-        elif path.is_file():
-            found[str(path)] = (path.read_bytes(), st.st_mtime)
-        else:
-            found[str(path)] = ("<dir>", st.st_mtime)
-    return found
 
 
 def _write_log(depot: Path, records: list[tuple[Path, datetime, list[str]]]) -> None:
@@ -187,11 +172,11 @@ def test_dry_run_changes_nothing_at_all(depot: Path) -> None:
     _fill(stray, 7)
     scratchspaces.gc()  # the orphanage and the condensed log exist
     (depot / "logs" / "scratch_usage.lock").unlink(missing_ok=True)
-    before = _snapshot(depot)
+    before = snapshot(depot)
     report = scratchspaces.gc(collect_delay=ZERO, max_age=timedelta(0), max_size=0, dry_run=True)
     assert report.deleted == {stray: 7, used: 1000}  # max_age=0 takes the live one too
     assert report.freed_bytes == 1007
-    assert _snapshot(depot) == before  # disk and logs byte-identical, no lock file either
+    assert snapshot(depot) == before  # disk and logs byte-identical, no lock file either
 
 
 def test_condensation_leaves_one_record_with_live_parents(depot: Path, tmp_path: Path) -> None:
@@ -261,10 +246,10 @@ def test_only_the_user_depot_unless_asked(
     monkeypatch.setenv("SCRATCHSPACES_DEPOT_PATH", os.pathsep.join([str(depot), str(site)]))
     stray = depot / "scratchspaces" / "stray" / "k"
     stray.mkdir(parents=True)
-    before = _snapshot(site)
+    before = snapshot(site)
     report = scratchspaces.gc(collect_delay=ZERO)
     assert set(report.deleted) == {stray}
-    assert _snapshot(site) == before
+    assert snapshot(site) == before
     report = scratchspaces.gc(collect_delay=ZERO, all_depots=True)
     assert set(report.deleted) == {site / "scratchspaces" / "admin" / "k"}
 
@@ -276,48 +261,7 @@ def test_bad_arguments() -> None:
         scratchspaces.gc(max_size=-1)
 
 
-# --- races and crashes -------------------------------------------------------------------
-
-
-def _create(barrier: object, worker: int, count: int) -> None:
-    assert hasattr(barrier, "wait")
-    barrier.wait(60)
-    for i in range(count):
-        scratchspaces.get_scratch(f"w{worker}-{i}", "racers")
-
-
-def _collect_until(stop: object) -> None:
-    assert hasattr(stop, "is_set")
-    while not stop.is_set():
-        scratchspaces.gc(collect_delay=ZERO)
-
-
-def test_gc_in_a_loop_never_takes_a_space_being_created(depot: Path) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    barrier, stop = ctx.Barrier(4), ctx.Event()
-    collector = ctx.Process(target=_collect_until, args=(stop,))
-    creators = [ctx.Process(target=_create, args=(barrier, w, 40)) for w in range(4)]
-    collector.start()
-    try:
-        for proc in creators:
-            proc.start()
-        for proc in creators:
-            proc.join(120)
-    finally:
-        stop.set()
-        collector.join(120)
-        for proc in [collector, *creators]:
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-    assert [p.exitcode for p in [collector, *creators]] == [0] * 5
-    summary = _inventory.summarize(str(depot))
-    for worker in range(4):
-        for i in range(40):
-            space = depot / "scratchspaces" / "racers" / f"w{worker}-{i}"
-            assert space.is_dir(), space
-            assert str(space) in summary.spaces, space
-            assert summary.spaces[str(space)].parents
+# --- crashes -----------------------------------------------------------------------------
 
 
 def test_a_gc_killed_mid_sweep_leaves_nothing_half_deleted(depot: Path, tmp_path: Path) -> None:

@@ -1,11 +1,14 @@
-"""Package identity: module, name, project or global, and what keeps a space alive."""
+"""Package identity (``scratchspaces._identity``): module, name, project or global, and parents.
+
+Which namespace a caller's space goes in, and which parent (a ``.dist-info``, a
+``pyproject.toml``, the environment) keeps it alive.
+"""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
-import threading
 import types
 from pathlib import Path
 
@@ -17,8 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import scratchspaces
-from _depots import access_log
-from scratchspaces import GLOBAL, _identity, _sitedir
+from _depots import parents_of
+from scratchspaces import GLOBAL, _identity
 
 SHOW_SPACE = "import scratchspaces; print(scratchspaces.get_scratch('k'))"
 
@@ -29,10 +32,6 @@ def _run(args: list[str], cwd: Path) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
-
-
-def _parents(depot: Path, space: str) -> set[str]:
-    return {p for r in access_log(depot) if r.key == space for p in r.parents}
 
 
 @pytest.fixture
@@ -48,7 +47,7 @@ def test_script_in_an_uninstalled_project(project: Path, depot: Path, tmp_path: 
     out = _run([str(project / "tools" / "deep" / "run.py")], cwd=tmp_path)
     expected = depot / "scratchspaces" / "local-proj-x" / "k"
     assert out == str(expected)
-    assert _parents(depot, out) == {str(project / "pyproject.toml")}
+    assert parents_of(depot, out) == {str(project / "pyproject.toml")}
 
 
 def test_repl_in_an_uninstalled_project_uses_the_current_directory(
@@ -66,7 +65,7 @@ def test_nearest_pyproject_wins_and_one_without_a_name_means_global(
     out = _run([str(inner / "run.py")], cwd=project)
     assert out == str(depot / "scratchspaces" / "_global" / "k")
     # A global space is kept alive by the running environment.
-    assert _parents(depot, out) == {_identity.environment_marker()}
+    assert parents_of(depot, out) == {_identity.environment_marker()}
 
 
 def test_anything_else_is_global(tmp_path: Path, depot: Path) -> None:
@@ -90,7 +89,7 @@ def test_module_objects_resolve_to_their_distribution(depot: Path) -> None:
     for module, name in ((filelock, "filelock"), (platformdirs, "platformdirs")):
         path = scratchspaces.get_scratch("k", module)
         assert path == depot / "scratchspaces" / name / "k"
-        [parent] = _parents(depot, str(path))
+        [parent] = parents_of(depot, str(path))
         assert parent.endswith(".dist-info")
         assert Path(parent).name.lower().startswith(name)
     # a sub-module resolves to the same distribution
@@ -108,10 +107,10 @@ def test_module_without_a_file_is_global(depot: Path) -> None:
 def test_calling_pkg_names_whose_lifecycle_keeps_the_space(depot: Path) -> None:
     path = scratchspaces.get_scratch("k", "other-dist", calling_pkg="filelock")
     assert path == depot / "scratchspaces" / "other-dist" / "k"
-    [parent] = _parents(depot, str(path))
+    [parent] = parents_of(depot, str(path))
     assert Path(parent).name.startswith("filelock-")
     path = scratchspaces.get_scratch("g", GLOBAL, calling_pkg=platformdirs)
-    [parent] = _parents(depot, str(path))
+    [parent] = parents_of(depot, str(path))
     assert Path(parent).name.startswith("platformdirs-")
     with pytest.raises(ValueError, match="invalid package name"):
         scratchspaces.get_scratch("k", "dist", calling_pkg="not valid")
@@ -131,20 +130,6 @@ def test_environment_marker_follows_the_specs_order(
     (prefix / "pyvenv.cfg").write_text("home = /usr/bin\n")
     _identity.invalidate_caches()
     assert _identity.environment_marker() == str(prefix / "pyvenv.cfg")
-
-
-@pytest.mark.parametrize(
-    ("line", "path"),
-    [
-        ("pkg/mod.py,sha256=abc,12", "pkg/mod.py"),
-        ("pkg/odd,name.py,sha256=abc,12", "pkg/odd,name.py"),
-        ('"pkg/quoted,""x"".py",sha256=abc,12', 'pkg/quoted,"x".py'),
-        ("pkg-1.0.dist-info/RECORD,,", "pkg-1.0.dist-info/RECORD"),
-        ("", ""),
-    ],
-)
-def test_record_lines(line: str, path: str) -> None:
-    assert _sitedir.record_path(line) == path
 
 
 @given(st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,30}[A-Za-z0-9])?", fullmatch=True))
@@ -172,58 +157,6 @@ def test_canonicalize_name() -> None:
     assert scratchspaces.canonicalize_name("Scikit_Learn") == "scikit-learn"
     assert scratchspaces.canonicalize_name("a.-_b") == "a-b"
     assert scratchspaces.canonicalize_name("X") == "x"
-
-
-def _fake_site(root: Path, dists: dict[str, list[str]], top_level: dict[str, str]) -> Path:
-    """A sys.path entry with installed-looking distributions (dist-info and files)."""
-    for name, files in dists.items():
-        info = root / f"{name}-1.0.dist-info"
-        info.mkdir(parents=True)
-        for file in files:
-            (root / file).parent.mkdir(parents=True, exist_ok=True)
-            (root / file).write_text("")
-        (info / "RECORD").write_text("".join(f"{f},sha256=x,0\n" for f in files))
-        if name in top_level:
-            (info / "top_level.txt").write_text(top_level[name] + "\n")
-    return root
-
-
-def test_concurrent_first_resolutions_agree(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A RECORD is marked read only once indexed: no thread sees it half read."""
-    files = [f"bigmod/m{i}.py" for i in range(20000)]
-    site = _fake_site(tmp_path / "site", {"big_dist": files}, {})
-    monkeypatch.syspath_prepend(str(site))
-    _identity.invalidate_caches()
-    barrier = threading.Barrier(8)
-    results: list[str] = []
-
-    def resolve(i: int) -> None:
-        barrier.wait(10)
-        results.append(_identity.owner_of_file(str(site / files[i * 997])).namespace)
-
-    threads = [threading.Thread(target=resolve, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert results == ["big-dist"] * 8
-
-
-def test_a_mismatched_import_name_reads_few_records(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    dists = {f"filler_{i}": [f"filler_{i}/__init__.py"] for i in range(60)}
-    dists["beautifulsoup4"] = ["bs4/__init__.py"]
-    site = _fake_site(tmp_path / "site", dists, {"beautifulsoup4": "bs4"})
-    monkeypatch.syspath_prepend(str(site))
-    _identity.invalidate_caches()
-    owner = _identity.owner_of_file(str(site / "bs4" / "__init__.py"))
-    assert owner.namespace == "beautifulsoup4"
-    entry = _sitedir.site(str(site))
-    assert entry is not None
-    assert len(entry._records_read) == 1  # top_level.txt pointed straight at it
 
 
 def test_calling_pkg_of_the_wrong_type_is_a_type_error(depot: Path) -> None:

@@ -1,16 +1,15 @@
-"""Tree hashes: ``tree_hash`` equals ``git write-tree`` over the same content.
+"""Tree hashes (``scratchspaces._treehash``): ``tree_hash`` equals ``git write-tree``.
 
 The oracle is real git: the tree is built outside any repository, copied (symlinks
 kept as symlinks) into a fresh ``git init`` with the object format under test, then
-``git add -A && git write-tree``.
+``git add -A && git write-tree`` (see ``_git.py``). Blobs are checked against
+``git hash-object``, and tree listings against the paths they list.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import shutil
-import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -21,47 +20,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _git import HAVE_GIT, git, git_write_tree
 from scratchspaces import _treehash
 from scratchspaces._treehash import (
     Algorithm,
     blob_hash_of_bytes,
     blob_hash_of_file,
     tree_hash,
+    tree_listing,
 )
 from scratchspaces.errors import UnsupportedFile
 
-pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is the oracle")
+pytestmark = pytest.mark.skipif(not HAVE_GIT, reason="git is the oracle")
 
 ALGORITHMS: tuple[Algorithm, ...] = ("sha1", "sha256")
 EMPTY_TREE_SHA1 = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 MIB = 1 << 20
-
-
-def _git_env(home: Path) -> dict[str, str]:
-    """The environment without any GIT_* of the caller and without user or system config."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull)
-    return env
-
-
-def _git(repo: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", "-c", "core.symlinks=true", "-c", "core.filemode=true", *args],
-        cwd=repo,
-        env=_git_env(repo.parent),
-        capture_output=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr.decode(errors="replace")
-    return result.stdout.decode().strip()
-
-
-def git_write_tree(tree: Path, scratch: Path, algorithm: Algorithm) -> str:
-    """What git says the tree hash of ``tree`` is (``scratch`` must not exist yet)."""
-    shutil.copytree(tree, scratch, symlinks=True)
-    _git(scratch, "init", "-q", f"--object-format={algorithm}")
-    _git(scratch, "add", "-A")
-    return _git(scratch, "write-tree")
 
 
 # -- a fixed tree with every trap at once --------------------------------------------------
@@ -189,14 +163,14 @@ def test_a_change_changes_the_hash(tmp_path: Path) -> None:
 def test_blob_hashes_equal_git_hash_object(tmp_path: Path, algorithm: Algorithm) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
-    _git(repo, "init", "-q", f"--object-format={algorithm}")
+    git(repo, "init", "-q", f"--object-format={algorithm}")
     rng = random.Random(3)  # noqa: S311 - test data, not secrets
     small = _treehash._SMALL
     for size in (0, 1, 4095, small, small + 1, 3 * MIB + 5):
         data = rng.randbytes(size)
         path = repo / f"f{size}"
         path.write_bytes(data)
-        expected = _git(repo, "hash-object", "--no-filters", path.name)
+        expected = git(repo, "hash-object", "--no-filters", path.name)
         assert blob_hash_of_file(str(path), algorithm).hex() == expected
         assert blob_hash_of_bytes(data, algorithm).hex() == expected
 
@@ -295,6 +269,16 @@ def test_not_a_directory(tmp_path: Path) -> None:
         tree_hash(file)
     with pytest.raises(NotADirectoryError):
         tree_hash(tmp_path / "missing")
+
+
+def test_tree_listing_cuts_paths_right_whatever_the_spelling(tmp_path: Path) -> None:
+    """``a//b/`` and ``a/b`` give the same relative paths."""
+    (tmp_path / "t" / "a" / "b").mkdir(parents=True)
+    (tmp_path / "t" / "a" / "b" / "f").write_text("f")
+    plain = tree_listing(tmp_path / "t")
+    odd = tree_listing(str(tmp_path) + "//t//")
+    assert plain == odd
+    assert plain.dirs == [b"a", b"a/b"]
 
 
 def test_bad_algorithm(tmp_path: Path) -> None:

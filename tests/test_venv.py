@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from _depots import access_log
+from _depots import access_log, parents_of
 from _venvs import Venv, tiny_wheel
-from scratchspaces import _records
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -21,14 +20,6 @@ SHOW = (
     "import json, tinymod as t; print(json.dumps({k: str(getattr(t, k)) for k in "
     "('VERSION_SPACE', 'MAJOR_SPACE', 'GLOBAL_SPACE', 'SUB_SPACE')}))"
 )
-
-
-def _log(depot: Path) -> list[_records.Record]:
-    return access_log(depot)
-
-
-def _parents(depot: Path, space: Path) -> set[str]:
-    return {p for r in _log(depot) if r.key == str(space) for p in r.parents}
 
 
 def test_versions_share_spaces_exactly_when_keys_are_equal(
@@ -61,15 +52,15 @@ def test_versions_share_spaces_exactly_when_keys_are_equal(
             assert (depot / path).is_dir()
 
     # Each version's .dist-info is the parent of what that version used.
-    assert _parents(depot, spaces / "tiny-pkg" / "data-1.0") == {dist_infos["1.0.0"]}
-    assert _parents(depot, spaces / "tiny-pkg" / "data-1.1") == {dist_infos["1.1.0"]}
-    assert _parents(depot, spaces / "tiny-pkg" / "major-1") == {
+    assert parents_of(depot, spaces / "tiny-pkg" / "data-1.0") == {dist_infos["1.0.0"]}
+    assert parents_of(depot, spaces / "tiny-pkg" / "data-1.1") == {dist_infos["1.1.0"]}
+    assert parents_of(depot, spaces / "tiny-pkg" / "major-1") == {
         dist_infos["1.0.0"],
         dist_infos["1.1.0"],
     }
-    assert _parents(depot, spaces / "tiny-pkg" / "from-sub") == set(dist_infos.values())
+    assert parents_of(depot, spaces / "tiny-pkg" / "from-sub") == set(dist_infos.values())
     # A global space is kept alive by the environment, not by a package.
-    assert _parents(depot, spaces / "_global" / "shared") == {str(venv.path / "pyvenv.cfg")}
+    assert parents_of(depot, spaces / "_global" / "shared") == {str(venv.path / "pyvenv.cfg")}
 
 
 def test_log_grows_only_for_new_parents(venv: Venv, wheelhouse: Path, depot: Path) -> None:
@@ -77,7 +68,7 @@ def test_log_grows_only_for_new_parents(venv: Venv, wheelhouse: Path, depot: Pat
     log = depot / "logs" / "scratch_usage.toml"
     venv.run("import tinymod")
     first = log.read_bytes()
-    assert len(_log(depot)) == 4  # data-1.0, major-1, shared, from-sub
+    assert len(access_log(depot)) == 4  # data-1.0, major-1, shared, from-sub
 
     # The same process touching the spaces again, and new processes: no growth.
     venv.run(
@@ -93,18 +84,18 @@ def test_log_grows_only_for_new_parents(venv: Venv, wheelhouse: Path, depot: Pat
     venv.run("import tinymod")
     # data-1.1 is new, major-1 and from-sub have a new parent; the global space's
     # parent is still this environment, so it is not recorded again.
-    records = _log(depot)
+    records = access_log(depot)
     assert len(records) == 7
     assert log.read_bytes().startswith(first)
     venv.run("import tinymod")
-    assert len(_log(depot)) == 7
+    assert len(access_log(depot)) == 7
 
     # Another environment is another parent of the global space.
     other = Venv(depot.parent / "other-venv")
     other.install(*sorted((wheelhouse / "runtime").glob("*.whl")), tiny_wheel(wheelhouse, "1.1.0"))
     other.run("import tinymod")
     shared = depot / "scratchspaces" / "_global" / "shared"
-    assert _parents(depot, shared) == {
+    assert parents_of(depot, shared) == {
         str(venv.path / "pyvenv.cfg"),
         str(other.path / "pyvenv.cfg"),
     }
@@ -196,12 +187,12 @@ def test_editable_install_is_its_distribution(venv: Venv, tmp_path: Path, depot:
     space = depot / "scratchspaces" / "edit-me" / "k"
     assert out.strip() == str(space)
     # Installed (editable): the .dist-info is the parent, not the pyproject.toml.
-    assert _parents(depot, space) == {str(dist_info)}
+    assert parents_of(depot, space) == {str(dist_info)}
 
     venv.uninstall("edit-me")
     venv.run("import sys; sys.path.insert(0, 'src'); import editme.deep.mod", cwd=project)
     # Not installed any more: the project itself keeps the space alive.
-    assert _parents(depot, space) == {str(dist_info), str(project / "pyproject.toml")}
+    assert parents_of(depot, space) == {str(dist_info), str(project / "pyproject.toml")}
 
 
 def test_uninstalled_name_falls_back_to_callers_parent(
@@ -217,9 +208,9 @@ def test_uninstalled_name_falls_back_to_callers_parent(
     spaces = depot / "scratchspaces"
     tiny = str(venv.site_packages / "Tiny_Pkg-1.0.0.dist-info")
     marker = str(venv.path / "pyvenv.cfg")
-    assert _parents(depot, spaces / "tiny-pkg" / "borrowed") == {tiny}
-    assert _parents(depot, spaces / "not-installed-anywhere" / "lent") == {marker}
-    assert _parents(depot, spaces / "_global" / "kept") == {tiny}
+    assert parents_of(depot, spaces / "tiny-pkg" / "borrowed") == {tiny}
+    assert parents_of(depot, spaces / "not-installed-anywhere" / "lent") == {marker}
+    assert parents_of(depot, spaces / "_global" / "kept") == {tiny}
 
 
 def test_detection_reads_no_metadata_library(venv: Venv, wheelhouse: Path) -> None:

@@ -1,36 +1,48 @@
-"""Archives of artifacts: safe extraction through the install path, and determinism.
+"""Archives of artifacts (``scratchspaces.artifacts._tar``): safe extraction, determinism.
 
 Every tarball here is real: hand-made with ``tarfile`` (malicious members included),
 gzipped, named by a ``file://`` URL in an ``Artifacts.toml`` and installed with
 ``ensure_artifact_installed``. A refusal must raise the right error and leave nothing
 behind: the depot's ``artifacts/`` stays empty and nothing outside the depot changes.
+An archive is the same bytes whatever the modes, times, owners and order on disk.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import os
 import stat
 import tarfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TypeAlias, cast
 
 import pytest
 
+from _artifacts import (
+    UP_TO_TMP,
+    Member,
+    Site,
+    assert_nothing_left,
+    directory,
+    hardlink,
+    hash_of_files,
+    install_fails,
+    reg,
+    sha256_of,
+    special,
+    symlink,
+    tar_bytes,
+)
+from _depots import snapshot
 from scratchspaces.artifacts import (
     ArchiveError,
     ArtifactNotFound,
-    DownloadError,
-    HashMismatch,
     InvalidHash,
     UnsafeArchive,
     archive_artifact,
-    bind_artifact,
     create_artifact,
     ensure_artifact_installed,
     remove_artifact,
@@ -39,136 +51,7 @@ from scratchspaces.artifacts import (
     with_artifacts_directory,
 )
 
-Member: TypeAlias = tuple[tarfile.TarInfo, bytes | None]
-Snapshot: TypeAlias = dict[str, tuple[str, str]]
-
-OK_DATA = b"harmless\n"
-SECRET = b"do not touch\n"
-# From the extraction tree, <depot>/artifacts/.tmp-install-XXXX/tree, up to tmp_path.
-UP_TO_TMP = "../../../../"
-
-
-# --- building tarballs by hand ----------------------------------------------------------
-
-
-def reg(name: str, data: bytes = OK_DATA, mode: int = 0o644) -> Member:
-    info = tarfile.TarInfo(name)
-    info.type = tarfile.REGTYPE
-    info.size = len(data)
-    info.mode = mode
-    return info, data
-
-
-def directory(name: str, mode: int = 0o755) -> Member:
-    info = tarfile.TarInfo(name)
-    info.type = tarfile.DIRTYPE
-    info.mode = mode
-    return info, None
-
-
-def symlink(name: str, target: str) -> Member:
-    info = tarfile.TarInfo(name)
-    info.type = tarfile.SYMTYPE
-    info.linkname = target
-    info.mode = 0o777
-    return info, None
-
-
-def hardlink(name: str, target: str) -> Member:
-    info = tarfile.TarInfo(name)
-    info.type = tarfile.LNKTYPE
-    info.linkname = target
-    info.mode = 0o644
-    return info, None
-
-
-def special(name: str, kind: bytes, major: int = 0, minor: int = 0) -> Member:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.mode = 0o666
-    info.devmajor = major
-    info.devminor = minor
-    return info, None
-
-
-def tar_bytes(members: list[Member]) -> bytes:
-    """The gzip tarball of ``members``, in that order, exactly as given."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for info, data in members:
-            tar.addfile(info, None if data is None else io.BytesIO(data))
-    return gzip.compress(raw.getvalue(), mtime=0)
-
-
-def write_tarball(path: Path, members: list[Member]) -> str:
-    """Write ``members`` as a gzip tarball at ``path``; return its sha256."""
-    data = tar_bytes(members)
-    path.write_bytes(data)
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def hash_of_files(where: Path, files: dict[str, tuple[bytes, bool]]) -> str:
-    """The git tree hash of a tree holding ``files`` (name -> (content, executable))."""
-    where.mkdir()
-    for name, (data, executable) in files.items():
-        path = where / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        path.chmod(0o755 if executable else 0o644)
-    return tree_hash(where)
-
-
-# --- fixtures and checks -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Site:
-    """Where a test works: its temporary directory, depot, binding file and sentinel."""
-
-    tmp: Path
-    depot: Path
-    toml: Path
-    sentinel: Path
-
-    def tarball(self, name: str, members: list[Member]) -> tuple[str, str]:
-        """Write ``members`` as the gzip tarball ``name``; return (file URL, sha256)."""
-        path = self.tmp / name
-        return path.as_uri(), write_tarball(path, members)
-
-    def bind(self, hash_: str, *sources: tuple[str, str]) -> None:
-        bind_artifact(self.toml, "data", hash_, download_info=list(sources), force=True)
-
-    def assert_sentinel_untouched(self) -> None:
-        assert sorted(os.listdir(self.sentinel)) == ["secret"]
-        secret = self.sentinel / "secret"
-        assert secret.read_bytes() == SECRET
-        st = secret.lstat()
-        assert st.st_nlink == 1  # no hard link to it was made anywhere
-        assert stat.S_IMODE(st.st_mode) == 0o640
-
-
-@pytest.fixture
-def site(tmp_path: Path, depot: Path) -> Site:
-    """A project directory for ``Artifacts.toml``, and a sentinel next to the depot.
-
-    The sentinel is what malicious members aim at; it holds one file, ``secret``.
-    """
-    (tmp_path / "project").mkdir()
-    sentinel = tmp_path / "sentinel"
-    sentinel.mkdir()
-    (sentinel / "secret").write_bytes(SECRET)
-    (sentinel / "secret").chmod(0o640)
-    return Site(tmp_path, depot, tmp_path / "project" / "Artifacts.toml", sentinel)
-
-
-@pytest.fixture(scope="module")
-def ok_hash(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The tree hash of a tree holding only ``ok.txt``: what a silently sanitised archive gives."""
-    return hash_of_files(tmp_path_factory.mktemp("ok") / "tree", {"ok.txt": (OK_DATA, False)})
+# --- unreadable archives -----------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -177,73 +60,6 @@ def three_parts(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, str]:
     files = {f"part{i}": (os.urandom(512 << 10), False) for i in range(3)}
     tarball = tar_bytes([reg(name, data) for name, (data, _) in files.items()])
     return tarball, hash_of_files(tmp_path_factory.mktemp("parts") / "tree", files)
-
-
-def snapshot(top: Path, skip: Path | None = None) -> Snapshot:
-    """Every path under ``top`` (but ``skip``), with its kind and content or target."""
-    found: Snapshot = {}
-    for dirpath, dirnames, filenames in os.walk(top):
-        dirnames[:] = [d for d in dirnames if Path(dirpath, d) != skip]
-        for name in dirnames + filenames:
-            if Path(dirpath, name) == skip:
-                continue
-            path = Path(dirpath, name)
-            rel = path.relative_to(top).as_posix()
-            st = path.lstat()
-            if stat.S_ISLNK(st.st_mode):
-                found[rel] = ("link", os.readlink(path))
-            elif stat.S_ISDIR(st.st_mode):
-                found[rel] = ("dir", "")
-            else:
-                kind = "exec" if st.st_mode & stat.S_IXUSR else "file"
-                found[rel] = (kind, hashlib.sha256(path.read_bytes()).hexdigest())
-    return found
-
-
-def assert_nothing_left(depot: Path) -> None:
-    """The depot holds no artifact, no temporary, no partial tree, no trash."""
-    artifacts = depot / "artifacts"
-    if artifacts.exists():
-        assert sorted(os.listdir(artifacts)) == []
-    if depot.exists():
-        assert set(os.listdir(depot)) <= {"artifacts", "logs"}
-
-
-def install_fails(expected: type[Exception], site: Site) -> pytest.ExceptionInfo[Exception]:
-    """Install; check it raises ``expected`` exactly and changes nothing anywhere."""
-    before = snapshot(site.tmp, skip=site.depot)
-    with pytest.raises(expected) as info:
-        ensure_artifact_installed("data", site.toml)
-    assert type(info.value) is expected, repr(info.value)
-    assert_nothing_left(site.depot)
-    assert snapshot(site.tmp, skip=site.depot) == before
-    site.assert_sentinel_untouched()
-    return info
-
-
-# --- 1. refusals through the public install path ---------------------------------------
-
-
-def test_wrong_sha256_refused(site: Site, ok_hash: str) -> None:
-    url, sha = site.tarball("good.tar.gz", [reg("ok.txt")])
-    wrong = hashlib.sha256(b"something else").hexdigest()
-    site.bind(ok_hash, (url, wrong))
-    info = install_fails(HashMismatch, site)
-    exc = cast(HashMismatch, info.value)
-    assert exc.expected == wrong
-    assert exc.actual == sha
-    assert url in str(exc)
-
-
-def test_wrong_tree_hash_refused(site: Site, ok_hash: str) -> None:
-    url, sha = site.tarball("other.tar.gz", [reg("ok.txt", b"other content\n")])
-    site.bind(ok_hash, (url, sha))
-    info = install_fails(HashMismatch, site)
-    exc = cast(HashMismatch, info.value)
-    assert exc.expected == ok_hash
-    assert exc.actual != ok_hash
-    assert "tree hash" in str(exc)
-    assert url in str(exc)
 
 
 @pytest.mark.parametrize(
@@ -284,6 +100,26 @@ def test_unreadable_archive_refused(site: Site, ok_hash: str, content: bytes) ->
     site.bind(ok_hash, (tarball.as_uri(), sha256_of(tarball)))
     install_fails(ArchiveError, site)
 
+
+def test_truncated_tail_of_large_gzip_refused(site: Site) -> None:
+    # header 512 + data 1047040 + end marker 1024 = exactly 1 MiB; padded to 1054720
+    data = bytes(range(256)) * (1047040 // 256)
+    full = tar_bytes([reg("big", data)])
+    tarball = site.tmp / "big.tar.gz"
+    tarball.write_bytes(full[:-8])  # the gzip trailer is gone
+    h = hash_of_files(site.tmp / "expected", {"big": (data, False)})
+    site.bind(h, (tarball.as_uri(), sha256_of(tarball)))
+    install_fails(ArchiveError, site)
+
+
+def test_overlong_member_name_leaves_nothing(site: Site, ok_hash: str) -> None:
+    site.bind(ok_hash, site.tarball("overlong.tar.gz", [reg("ok.txt"), reg("x" * 300)]))
+    with pytest.raises(ArchiveError, match="too long"):
+        ensure_artifact_installed("data", site.toml)
+    assert_nothing_left(site.depot)
+
+
+# --- unsafe members ----------------------------------------------------------------------
 
 # Each case: the members after a harmless ``ok.txt``, given the sentinel directory.
 Case: TypeAlias = Callable[[Path], list[Member]]
@@ -418,6 +254,9 @@ def test_unsafe_members_refused_by_own_checks_alone(
     assert failed == []
 
 
+# --- what is extracted -------------------------------------------------------------------
+
+
 def test_links_inside_the_tree_are_kept(site: Site) -> None:
     """The refusals are not blanket: links that stay inside the tree install as links."""
     url, sha = site.tarball(
@@ -449,7 +288,7 @@ def test_links_inside_the_tree_are_kept(site: Site) -> None:
     path = ensure_artifact_installed("data", site.toml)
     assert path == site.depot / "artifacts" / h
     assert sorted(os.listdir(site.depot / "artifacts")) == [h]
-    assert snapshot(path) == snapshot(expected)
+    assert snapshot(path, metadata=False) == snapshot(expected, metadata=False)
     # copied, not linked: the artifact's files are independent
     assert (path / "a/copy").stat().st_ino != (path / "x").stat().st_ino
 
@@ -494,107 +333,7 @@ def test_modes_normalised(site: Site) -> None:
         assert not mode & special_bits, (name, oct(mode))
 
 
-# --- 2. several sources ---------------------------------------------------------------
-
-Source: TypeAlias = tuple[type[Exception], str, str]
-
-
-@pytest.fixture
-def good_source(site: Site) -> tuple[str, str, str]:
-    """(tree hash, url, sha256) of a good tarball."""
-    url, sha = site.tarball("good.tar.gz", [reg("ok.txt")])
-    h = hash_of_files(site.tmp / "good-tree", {"ok.txt": (OK_DATA, False)})
-    return h, url, sha
-
-
-def bad_sources(site: Site) -> dict[str, Source]:
-    """Sources that fail, by kind: (the error, url, sha256)."""
-    wrong = hashlib.sha256(b"wrong").hexdigest()
-    misbound, _ = site.tarball("misbound.tar.gz", [reg("ok.txt")])
-    unsafe = site.tarball("unsafe.tar.gz", [reg("ok.txt"), reg(f"{UP_TO_TMP}sentinel/evil")])
-    other = site.tarball("other-tree.tar.gz", [reg("ok.txt", b"different\n")])
-    junk = site.tmp / "junk.tar.gz"
-    junk.write_bytes(b"junk")
-    return {
-        "missing": (DownloadError, (site.tmp / "missing.tar.gz").as_uri(), wrong),
-        "wrong-sha256": (HashMismatch, misbound, wrong),
-        "wrong-tree": (HashMismatch, *other),
-        "unsafe": (UnsafeArchive, *unsafe),
-        "unreadable": (ArchiveError, junk.as_uri(), sha256_of(junk)),
-    }
-
-
-@pytest.mark.parametrize("first", ["missing", "wrong-sha256", "wrong-tree", "unsafe", "unreadable"])
-def test_second_source_used_when_first_fails(
-    site: Site, good_source: tuple[str, str, str], first: str
-) -> None:
-    h, url, sha = good_source
-    _, bad_url, bad_sha = bad_sources(site)[first]
-    site.bind(h, (bad_url, bad_sha), (url, sha))
-    path = ensure_artifact_installed("data", site.toml)
-    assert path == site.depot / "artifacts" / h
-    assert (path / "ok.txt").read_bytes() == OK_DATA
-    assert sorted(os.listdir(site.depot / "artifacts")) == [h]
-    site.assert_sentinel_untouched()
-    assert verify_artifact(h)
-
-
-ORDERS = [
-    ["missing", "wrong-sha256", "unsafe"],
-    ["unsafe", "missing", "wrong-sha256"],
-    ["wrong-sha256", "unsafe", "missing"],
-    ["missing", "wrong-tree", "unreadable"],
-    ["unreadable", "unsafe"],
-]
-
-
-@pytest.mark.parametrize("order", ORDERS, ids=["-".join(o) for o in ORDERS])
-def test_all_sources_fail(site: Site, good_source: tuple[str, str, str], order: list[str]) -> None:
-    h, _, _ = good_source
-    bad = bad_sources(site)
-    sources = [bad[kind] for kind in order]
-    site.bind(h, *[(url, sha) for _, url, sha in sources])
-    info = install_fails(sources[-1][0], site)
-    message = str(info.value)
-    for _, url, _ in sources:
-        assert url in message, (url, message)
-
-
-def test_single_missing_source(site: Site, ok_hash: str) -> None:
-    url = (site.tmp / "nowhere.tar.gz").as_uri()
-    site.bind(ok_hash, (url, "0" * 64))
-    info = install_fails(DownloadError, site)
-    assert url in str(info.value)
-
-
-def test_overlong_member_name_leaves_nothing(site: Site, ok_hash: str) -> None:
-    site.bind(ok_hash, site.tarball("overlong.tar.gz", [reg("ok.txt"), reg("x" * 300)]))
-    with pytest.raises(ArchiveError, match="too long"):
-        ensure_artifact_installed("data", site.toml)
-    assert_nothing_left(site.depot)
-
-
-def test_overlong_member_name_tries_next_source(
-    site: Site, good_source: tuple[str, str, str]
-) -> None:
-    h, url, sha = good_source
-    bad = site.tarball("overlong.tar.gz", [reg("ok.txt"), reg("x" * 300)])
-    site.bind(h, bad, (url, sha))
-    assert ensure_artifact_installed("data", site.toml) == site.depot / "artifacts" / h
-
-
-def test_truncated_tail_of_large_gzip_refused(site: Site) -> None:
-    # header 512 + data 1047040 + end marker 1024 = exactly 1 MiB; padded to 1054720
-    data = bytes(range(256)) * (1047040 // 256)
-    full = tar_bytes([reg("big", data)])
-    tarball = site.tmp / "big.tar.gz"
-    tarball.write_bytes(full[:-8])  # the gzip trailer is gone
-    h = hash_of_files(site.tmp / "expected", {"big": (data, False)})
-    site.bind(h, (tarball.as_uri(), sha256_of(tarball)))
-    install_fails(ArchiveError, site)
-
-
-# --- 3. archive determinism and round trips --------------------------------------------
+# --- archive determinism and round trips -------------------------------------------------
 
 FILES: dict[str, tuple[bytes, bool]] = {
     "a/x": (b"in a\n", False),
@@ -731,8 +470,8 @@ def test_archive_round_trips_through_install(site: Site) -> None:
         assert verify_artifact(h)
     assert tree_hash(path) == h
     assert sorted(os.listdir(fresh)) == [h]
-    got = snapshot(path)
-    assert got == snapshot(source)
+    got = snapshot(path, metadata=False)
+    assert got == snapshot(source, metadata=False)
     # the parts a tree hash cannot see come through too
     assert got["emptydir"] == ("dir", "")
     assert got["dir/emptysub/deeper"] == ("dir", "")
@@ -746,7 +485,7 @@ def test_archive_round_trips_through_install(site: Site) -> None:
         assert archive_artifact(h, site.tmp / "again.tar.gz") == sha
 
 
-# --- 4. archive_artifact's errors ------------------------------------------------------
+# --- archive_artifact's errors -----------------------------------------------------------
 
 
 def test_archive_of_missing_artifact(tmp_path: Path, depot: Path) -> None:

@@ -1,4 +1,4 @@
-"""Artifacts published to and installed from a real S3-protocol server on loopback.
+"""Transfers over S3 (``scratchspaces._transfer`` through fsspec): publish and install, on loopback.
 
 The server is moto's standalone server (real HTTP, real S3 wire protocol) bound to
 127.0.0.1; the client side is exactly what a user runs: ``fsspec.core.url_to_fs`` on an
@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from _depots import names_in
+from _fills import writer
 
 s3fs = pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
@@ -100,13 +103,7 @@ def bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bucket
 
 
 def _make_artifact() -> str:
-    def fill(path: Path) -> None:
-        for rel, content in FILES.items():
-            target = path / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-
-    return artifacts.create_artifact(fill)
+    return artifacts.create_artifact(writer(FILES))
 
 
 @pytest.fixture
@@ -126,11 +123,6 @@ def fresh_depot(
     monkeypatch.setenv("SCRATCHSPACES_DEPOT_PATH", str(depot))
     assert not artifacts.artifact_exists(published[0])
     return depot
-
-
-def _leftovers(depot: Path) -> list[str]:
-    store = depot / "artifacts"
-    return sorted(p.name for p in store.iterdir()) if store.exists() else []
 
 
 def test_publish_uploads_the_tarball(
@@ -169,7 +161,7 @@ def test_install_from_s3_into_a_fresh_depot(
     assert artifacts.verify_artifact(h)
     for rel, content in FILES.items():
         assert (path / rel).read_bytes() == content
-    assert _leftovers(fresh_depot) == [h]
+    assert names_in(fresh_depot / "artifacts") == [h]
     # Installed: a second call downloads nothing and returns the same path.
     assert artifacts.ensure_artifact_installed("dataset", toml) == path
 
@@ -197,7 +189,7 @@ def test_missing_key_falls_back_to_the_next_source(
 
     assert artifacts.tree_hash(path) == h
     assert (path / "README.txt").read_bytes() == FILES["README.txt"]
-    assert _leftovers(fresh_depot) == [h]
+    assert names_in(fresh_depot / "artifacts") == [h]
 
 
 def test_every_source_missing_names_each(
@@ -215,7 +207,7 @@ def test_every_source_missing_names_each(
     message = str(info.value)
     assert first in message
     assert second in message
-    assert _leftovers(fresh_depot) == []
+    assert names_in(fresh_depot / "artifacts") == []
     assert not artifacts.artifact_exists(h)
 
 
@@ -233,7 +225,7 @@ def test_wrong_sha256_raises_and_leaves_nothing(
 
     assert wrong in str(info.value)
     assert sha256 in str(info.value)
-    assert _leftovers(fresh_depot) == []
+    assert names_in(fresh_depot / "artifacts") == []
     assert not artifacts.artifact_exists(h)
 
 

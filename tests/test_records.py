@@ -1,0 +1,92 @@
+"""The record-log format (``scratchspaces._records``): the spec's TOML, and reading around damage.
+
+Records are written in the shape any TOML reader (and Julia's Pkg) reads; the reader
+takes other writers' layouts, and skips what a crash or a stray write left, with one
+warning.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import scratchspaces
+from _depots import access_log_file
+from scratchspaces import ScratchspacesWarning, _accesslog, _identity, _records
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - 3.10
+    import tomli as tomllib
+
+
+def test_record_shape_is_the_specs_toml(depot: Path) -> None:
+    before = datetime.now(timezone.utc)
+    space = scratchspaces.get_scratch("datasets", "scikit-learn")
+    data = tomllib.loads(access_log_file(depot).read_text())
+    assert list(data) == [str(space)]
+    [entry] = data[str(space)]
+    assert set(entry) == {"time", "parent_projects"}
+    assert before - timedelta(seconds=1) <= entry["time"] <= datetime.now(timezone.utc)
+    assert entry["time"].utcoffset() == timedelta(0)
+    # scikit-learn is not installed here: the caller's own parent is recorded instead.
+    assert entry["parent_projects"] == [_identity.owner_of_file(__file__).parent]
+
+
+paths = st.text(
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\0"),
+    min_size=1,
+    max_size=40,
+)
+
+
+@given(space=paths, parents=st.lists(paths, min_size=1, max_size=3))
+def test_written_records_read_back_exactly(space: str, parents: list[str]) -> None:
+    """Any path (quotes, backslashes, control characters, non-ASCII) survives the log."""
+    when = 1_790_000_000.123
+    text = _accesslog.format_record(space, when, parents).decode()
+    oracle = tomllib.loads(text)
+    assert oracle[space][0]["parent_projects"] == parents
+    [record] = _records.parse_log(text)
+    assert record.key == space
+    assert list(record.parents) == parents
+    assert record.time == oracle[space][0]["time"]
+
+
+def test_reader_accepts_other_writers_layout() -> None:
+    """Julia's Pkg (and a human) may space and order things differently."""
+    text = (
+        '[["/d/scratchspaces/x/k"]]\n'
+        'parent_projects = ["/p/one", "/p/two"]\n'
+        "time = 2026-01-02T03:04:05.678Z\n\n"
+        '[["/d/scratchspaces/x/k"]]\ntime = 2026-01-03T00:00:00Z\n'
+        "parent_projects = ['/p/three']\n"
+    )
+    records = list(_records.parse_log(text))
+    assert [r.parents for r in records] == [("/p/one", "/p/two"), ("/p/three",)]
+    assert records[1].time == datetime(2026, 1, 3, tzinfo=timezone.utc)
+
+
+def test_corrupt_records_are_skipped_with_one_warning() -> None:
+    good = _accesslog.format_record("/d/scratchspaces/x/good", 1_790_000_000.0, ["/p"]).decode()
+    other = _accesslog.format_record("/d/scratchspaces/x/other", 1_790_000_001.0, ["/q"]).decode()
+    text = (
+        '[["/d/scratchspaces/x/torn"]]\ntime = 2026-11-'  # cut mid-write
+        + good
+        + "\0" * 64  # a crash on a filesystem that zero-fills
+        + '\n[["/d/scratchspaces/x/mangled"]]\ntime = yesterday\nparent_projects = "me"\n'
+        + "garbage ]] [[ \n"
+        + other
+    )
+    with pytest.warns(ScratchspacesWarning, match="skipped 2 unreadable record") as caught:
+        records = list(_records.parse_log(text))
+    assert len(caught) == 1
+    assert [r.key for r in records] == ["/d/scratchspaces/x/good", "/d/scratchspaces/x/other"]
