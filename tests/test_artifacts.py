@@ -145,6 +145,27 @@ def test_gc_deletes_no_artifact_while_a_recorded_file_is_unreadable(
     assert artifacts.artifact_exists(h)
 
 
+@pytest.mark.parametrize("damage", ["time", "nul"])
+def test_gc_deletes_no_artifact_an_unreadable_usage_record_may_name(
+    tmp_path: Path, depot: Path, damage: str
+) -> None:
+    """The record is the only evidence (no stamp): whether or not its path survived."""
+    h = artifacts.create_artifact(fill_artifact)
+    toml = tmp_path / "Artifacts.toml"
+    artifacts.bind_artifact(toml, "data", h)
+    shutil.rmtree(depot / "logs" / "artifact_usage.d")
+    log = depot / "logs" / "artifact_usage.toml"
+    text = log.read_bytes()
+    if damage == "time":
+        log.write_bytes(text.replace(b"time = 20", b"time = 2x"))
+    else:
+        log.write_bytes(b"\0" * len(text))
+    with pytest.warns(scratchspaces.ScratchspacesWarning, match="unreadable"):
+        report = scratchspaces.gc(collect_delay=timedelta(0))
+    assert report.deleted == {}
+    assert artifacts.artifact_exists(h)
+
+
 def test_gc_never_touches_a_read_only_second_depot(
     tmp_path: Path, depot: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

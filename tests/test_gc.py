@@ -8,15 +8,17 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 import scratchspaces
+from _cli import run_cli
 from _depots import access_log, read_orphanage, snapshot, write_orphanage
 from _venvs import DROP_OVERRIDE, Venv, run_bound_by_permissions, tiny_wheel
-from scratchspaces import GLOBAL, ScratchspacesWarning, _accesslog
+from scratchspaces import GLOBAL, ScratchspacesWarning, _accesslog, _owners, _warn
 
 ZERO = timedelta(0)
 
@@ -26,9 +28,11 @@ def _fill(path: Path, size: int = 1000) -> None:
 
 
 def _write_log(depot: Path, records: list[tuple[Path, datetime, list[str]]]) -> None:
+    """Replace what was recorded with ``records``: the log, and no stamps (they are records too)."""
     data = b"".join(_accesslog.format_record(str(p), t.timestamp(), ps) for p, t, ps in records)
     (depot / "logs").mkdir(parents=True, exist_ok=True)
     (depot / "logs" / "scratch_usage.toml").write_bytes(data)
+    shutil.rmtree(depot / "logs" / "scratch_usage.d", ignore_errors=True)
 
 
 # --- real environments -------------------------------------------------------------------
@@ -290,8 +294,9 @@ def test_a_gc_killed_mid_sweep_leaves_nothing_half_deleted(depot: Path, tmp_path
     assert sum(1 for _ in leftover.rglob("f*")) < 200 * 200  # killed mid-deletion
 
     report = scratchspaces.gc()
-    assert not trash.exists()  # the next gc finishes the job
-    assert report.deleted == {}
+    assert not trash.exists()  # the next gc finishes the job, and counts what it freed
+    assert report.deleted == {leftover: report.freed_bytes}
+    assert 0 < report.freed_bytes < 200 * 200
 
 
 def test_paths_are_compared_as_paths(depot: Path, tmp_path: Path) -> None:
@@ -337,14 +342,94 @@ def test_gc_warns_and_continues_past_what_it_cannot_remove(depot: Path, tmp_path
     assert not (depot / ".trash").exists()
 
 
-def test_stale_temporaries_of_a_crashed_writer_are_removed(depot: Path) -> None:
+def test_temporaries_of_crashed_writers_are_removed_and_those_in_flight_kept(
+    depot: Path,
+) -> None:
     scratchspaces.get_scratch("k", "pkg")
-    stale = depot / "logs" / "orphaned.toml.tmp-4242-deadbeef"
-    stale.write_text("half of an orphanage")
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    logs = depot / "logs"
+    crashed = logs / f"orphaned.toml.tmp-{ended.stdout.strip()}-deadbeef@{_owners.host()}"
+    crashed.write_text("half of an orphanage")
+    # Another machine's (locks may not reach it), and a live writer's, are left alone.
+    elsewhere = logs / "scratch_usage.toml.tmp-1-deadbeef@another-node"
+    elsewhere.write_text("in flight")
+    live = logs / f"scratch_usage.toml.tmp-{os.getpid()}-deadbeef@{_owners.host()}"
+    live.write_text("in flight")
     scratchspaces.gc()
-    assert not stale.exists()
-    assert sorted(p.name for p in (depot / "logs").iterdir() if p.is_file()) == [
-        "orphaned.toml",
-        "scratch_usage.lock",
-        "scratch_usage.toml",
-    ]
+    assert not crashed.exists()
+    assert sorted(p.name for p in logs.iterdir() if p.is_file()) == sorted(
+        ["orphaned.toml", "scratch_usage.lock", "scratch_usage.toml", elsewhere.name, live.name]
+    )
+
+
+# --- damaged files: read around, never trusted, never a deletion of what they name ------
+
+
+def _recorded_by_log_only(depot: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A space recorded for a live parent, whose only record is the log's last one."""
+    parent = tmp_path / "pkg-1.0.dist-info"
+    parent.mkdir()
+    other = scratchspaces.get_scratch("other", "pkg")
+    space = _accesslog.ensure_space(str(depot), "pkg", "k", str(parent))
+    shutil.rmtree(depot / "logs" / "scratch_usage.d")
+    assert access_log(depot)[-1].key == str(space)
+    return other, space
+
+
+def test_a_nul_filled_last_record_deletes_nothing(depot: Path, tmp_path: Path) -> None:
+    """Some filesystems extend a file before its data lands: a crash leaves NULs."""
+    other, space = _recorded_by_log_only(depot, tmp_path)
+    log = depot / "logs" / "scratch_usage.toml"
+    text = log.read_bytes()
+    last = text.rindex(b"\n[[")
+    log.write_bytes(text[:last] + b"\0" * (len(text) - last))
+    with pytest.warns(ScratchspacesWarning, match="unreadable record"):
+        report = scratchspaces.gc(collect_delay=timedelta(0))
+    assert report.deleted == {}
+    assert space.is_dir()
+    assert other.is_dir()
+    assert space in report.orphaned  # its grace starts now: the next gc judges it
+
+
+def test_a_bad_character_in_a_time_is_read_around(depot: Path, tmp_path: Path) -> None:
+    other, space = _recorded_by_log_only(depot, tmp_path)
+    log = depot / "logs" / "scratch_usage.toml"
+    for bad in ("2026-11-2x", "2026-13-21", "2026-11-2\u0663"):
+        text = log.read_text()
+        start = text.rindex("time = ") + len("time = ")
+        log.write_text(text[:start] + bad + text[start + 10 :])
+        with pytest.warns(ScratchspacesWarning, match="unreadable record"):
+            report = scratchspaces.gc(collect_delay=timedelta(0))
+        assert report.deleted == {}
+        assert space.is_dir()
+        assert other.is_dir()
+        _accesslog.ensure_space(str(depot), "pkg", "k", str(tmp_path / "pkg-1.0.dist-info"))
+        shutil.rmtree(depot / "logs" / "scratch_usage.d")
+        _warn.reset()
+    result = run_cli("list")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("where", ["log", "orphanage", "artifact_usage"])
+def test_deeply_nested_brackets_are_damage_not_a_crash(
+    depot: Path, tmp_path: Path, where: str
+) -> None:
+    other, space = _recorded_by_log_only(depot, tmp_path)
+    nested = "[" * 6000 + "\n"
+    name = {"log": "scratch_usage.toml", "orphanage": "orphaned.toml"}.get(where, where + ".toml")
+    target = depot / "logs" / name
+    target.write_text((target.read_text() if target.exists() else "") + nested)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScratchspacesWarning)
+        report = scratchspaces.gc(collect_delay=timedelta(0))
+    assert report.deleted == {}
+    assert space.is_dir()
+    assert other.is_dir()
+    result = run_cli("list")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr

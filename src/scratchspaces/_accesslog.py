@@ -9,7 +9,8 @@ an environment), in the record-log format of :mod:`._records`::
 
 At most one record per (space, parent) per 24 hours, across processes. Reading the log
 on every process start would cost more as the log grows, so each recorded pair leaves a
-stamp, ``logs/scratch_usage.d/<namespace>/<key>/<parent's stamp name>``. The warm path
+stamp, ``logs/scratch_usage.d/<namespace>/<key>/<parent's stamp name>``, holding the
+parent's path: gc reads stamps as records too (see :mod:`._stamps`). The warm path
 costs one ``stat`` of the space and one of its stamp, takes no lock and imports nothing.
 Only when a pair is new or stale does ``get_scratch`` take the log's lock (the lock gc
 condenses under), create the space and append the record. gc removes the stamps of the
@@ -138,8 +139,11 @@ def _record(depot: str, space: str, stamp: str, parent: str, now: float) -> floa
             if when is not None:
                 return when
             _records.append_stamped(
-                log_path(depot), stamp, format_record(space, now, [parent]), now
+                log_path(depot), stamp, format_record(space, now, [parent]), now, content=parent
             )
+            # Where locks hold on one machine only, a gc elsewhere may have taken the space
+            # for an orphan as it was recorded: it is there, empty at worst, when returned.
+            _fs.make_dirs(space)
             return now
     except Timeout as exc:
         raise TimeoutError(f"the access log's lock was busy for {LOCK_TIMEOUT:.0f} s") from exc

@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import _fs, _records, _toml
+from . import _fs, _owners, _records, _toml
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from typing import Any
 
 RECENT = timedelta(days=1)
 """What was used this recently is never evicted to meet a size cap."""
@@ -155,11 +158,33 @@ class Sweep:
         self.dry_run = dry_run
         self.moved: dict[str, str] = {}
         self.failures: list[str] = []
+        self.unwritten: list[str] = []
 
-    def empty_trash(self) -> None:
-        """Remove what crashed or concurrent collections left in the trash."""
-        if not self.dry_run:
-            self.failures.extend(_fs.empty_trash(self.trash_root))
+    def attempt(self, what: str, write: Callable[..., None], *args: Any) -> None:
+        """Call ``write(*args)``; if it fails (a full or read-only disk), note it and go on.
+
+        What was moved into the trash is still removed: a collection that cannot write
+        its bookkeeping still frees the space it decided to free.
+        """
+        try:
+            write(*args)
+        except OSError as exc:
+            self.unwritten.append(f"{what} ({type(exc).__name__}: {exc})")
+
+    def empty_trash(self) -> dict[Path, int]:
+        """Remove what crashed or interrupted collections left in the trash.
+
+        Returns what was removed (by its name in the trash) and the bytes it freed: a
+        collection that could not finish, on a full disk say, is counted by the next.
+        """
+        if self.dry_run:
+            return {}
+        sizes = {
+            os.path.join(self.trash_root, name): _fs.tree_size(os.path.join(self.trash_root, name))
+            for name in _fs.listdir(self.trash_root)
+        }
+        self.failures.extend(_fs.empty_trash(self.trash_root))
+        return {Path(path): size for path, size in sizes.items() if not os.path.lexists(path)}
 
     def move(self, paths: Iterable[str], *, before: Callable[[str], None] | None = None) -> None:
         """Rename each path into the trash (hold the collector's lock); nothing in a dry run.
@@ -197,12 +222,38 @@ class Sweep:
         return deleted
 
     def warn(self, kind: str, who: str, then: str) -> None:
-        """Warn once if anything could not be removed."""
-        if self.failures:
-            from ._warn import count, warn_once  # noqa: PLC0415 - failures only
+        """Warn once if anything could not be removed, and once if anything not written."""
+        from ._warn import count, warn_once  # noqa: PLC0415 - failures only
 
+        if self.unwritten:
+            warn_once(
+                f"{kind}-write",
+                f"{who} could not write {', '.join(self.unwritten)}; what it deleted is "
+                "gone, and the next run reads what is on disk",
+            )
+        if self.failures:
             warn_once(
                 kind,
                 f"{who} could not remove {count(len(self.failures), 'entry', 'entries')} "
                 f"(first: {self.failures[0]}); {then}",
             )
+
+
+def sweep_abandoned(folder: str) -> None:
+    """Remove the temporaries that writers killed mid-write left in ``folder``.
+
+    Only files, never through a link, and only once abandoned: where locks do not
+    exclude, a temporary may belong to a writer still at work (see :mod:`._owners`).
+    """
+    now = time.time()
+    for name in _fs.listdir(folder):
+        if not _owners.is_temporary(name):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and _owners.abandoned(name, st.st_ctime, now):
+            with contextlib.suppress(OSError):
+                os.unlink(path)

@@ -15,6 +15,7 @@ import stat
 import sys
 from typing import TYPE_CHECKING
 
+from . import _owners
 from .errors import DepotError
 
 if TYPE_CHECKING:
@@ -298,7 +299,7 @@ def atomic_file(path: str) -> Iterator[BinaryIO]:
     Readers see the old file or the whole new one; if the block raises, the temporary
     goes and ``path`` is untouched.
     """
-    tmp = f"{path}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+    tmp = _owners.temporary_name(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from . import _accesslog, _collect, _depot, _fs, _inventory, _records
+from . import _accesslog, _collect, _depot, _fs, _inventory, _owners, _stamps
 from ._collect import GCReport
 from ._depot import TRASH_DIR
 
@@ -84,25 +85,32 @@ def _over_size(
     return chosen
 
 
-def _plan(depot: str, rules: _Rules, sizes: dict[str, int], grace: _collect.Grace) -> _SpacePlan:
+def _plan(
+    depot: str, rules: _Rules, sizes: dict[str, int], grace: _collect.Grace
+) -> tuple[_SpacePlan, _inventory.LogSummary]:
     """Condense the log and decide every space's fate; change nothing."""
+    # The log and the stamps before the spaces: a space recorded while gc runs was
+    # created before its stamp, so whatever stamp was read names a space that is listed.
     summary = _inventory.summarize(depot)
     plan = _SpacePlan()
     doomed: set[str] = set()
-    for path, _namespace, _key in _inventory.spaces_on_disk(depot):
+    on_disk = [path for path, _namespace, _key in _inventory.spaces_on_disk(depot)]
+    # A record whose key was lost could have named any space: none is judged on it.
+    spare = set(on_disk) if summary.unknown else summary.damaged
+    for path in on_disk:
         recorded = summary.spaces.get(path)
         alive = [p for p in recorded.parents if os.path.exists(p)] if recorded else []
         plan.latest[path] = recorded.latest if recorded else None
         if recorded is not None:
             plan.log[path] = (recorded.latest, alive)
-        if not alive and grace.judge(plan, path, damaged=path in summary.damaged):
+        if not alive and grace.judge(plan, path, damaged=path in spare):
             doomed.add(path)
-    doomed |= _over_age(plan, rules, summary.damaged)
-    doomed |= _over_size(plan, rules, doomed, sizes, summary.damaged)
+    doomed |= _over_age(plan, rules, spare)
+    doomed |= _over_size(plan, rules, doomed, sizes, spare)
     plan.settle(plan.latest, doomed)
     for path in plan.delete:
         plan.log.pop(path, None)
-    return plan
+    return plan, summary
 
 
 def _write_log(depot: str, log: dict[str, tuple[datetime, list[str]]]) -> None:
@@ -113,34 +121,79 @@ def _write_log(depot: str, log: dict[str, tuple[datetime, list[str]]]) -> None:
     _fs.atomic_write(_accesslog.log_path(depot), data)
 
 
-def _prune_stamps(depot: str, log: dict[str, tuple[datetime, list[str]]]) -> None:
-    """Remove the stamps of every (space, parent) pair the condensed log no longer holds."""
-    root = _accesslog.stamps_dir(depot)
+def _stamps_of(depot: str, space: str) -> str:
+    rel = os.path.relpath(space, os.path.join(depot, _depot.SPACES_DIR))
+    return os.path.join(_accesslog.stamps_dir(depot), rel)
+
+
+def _recorded_since(depot: str, space: str, summary: _inventory.LogSummary, now: float) -> bool:
+    """Whether ``space`` was recorded since gc read the stamps, or is being recorded.
+
+    Where locks exclude, nothing can be; where they hold on one machine only, a process
+    elsewhere may be recording the space gc is about to delete, and its stamp says so.
+    """
+    seen = summary.stamps.get(space, set())
+    for stamp in _stamps.walk(_stamps_of(depot, space), 0):
+        if stamp.temporary:
+            if not _owners.abandoned(stamp.name, stamp.changed, now):
+                return True
+        elif (stamp.name, stamp.mtime) not in seen:
+            return True
+    return False
+
+
+def _delete(
+    depot: str,
+    plan: _SpacePlan,
+    doomed: list[str],
+    sweep: _collect.Sweep,
+    summary: _inventory.LogSummary,
+) -> None:
+    """Move ``doomed`` into the trash, but none recorded since it was judged.
+
+    Checked before each move and again after it: a space recorded in between is put back.
+    """
+    now = time.time()
+    spaces = [p for p in doomed if p in plan.latest]
+    artifacts = [p for p in doomed if p not in plan.latest]
+    for path in spaces:
+        if _recorded_since(depot, path, summary, now):
+            continue
+        sweep.move([path])
+        trash = sweep.moved.get(path)
+        if trash is not None and trash != path and _recorded_since(depot, path, summary, now):
+            with contextlib.suppress(OSError):  # recreated and written to already: it stays new
+                os.rename(trash, path)
+                del sweep.moved[path]
+    sweep.move(artifacts)
+
+
+def _prune_stamps(
+    depot: str, log: dict[str, tuple[datetime, list[str]]], summary: _inventory.LogSummary
+) -> None:
+    """Remove the stamps of the records the condensed log drops, as read by this gc.
+
+    A stamp rewritten since (by a process recording it again) stays.
+    """
     spaces_root = os.path.join(depot, _depot.SPACES_DIR)
-    for namespace in _fs.listdir(root):
-        ns_dir = os.path.join(root, namespace)
-        for key in _fs.listdir(ns_dir):
-            entry = log.get(os.path.join(spaces_root, namespace, key))
-            keep = {_accesslog.stamp_name(p) for p in entry[1]} if entry else set()
-            _records.prune_stamps(os.path.join(ns_dir, key), keep)
-        with contextlib.suppress(OSError):
-            os.rmdir(ns_dir)
+
+    def doomed(stamp: _stamps.Stamp) -> bool:
+        space = os.path.join(spaces_root, *stamp.folders)
+        if (stamp.name, stamp.mtime) not in summary.stamps.get(space, set()):
+            return False
+        entry = log.get(space)
+        return entry is None or stamp.name not in {_accesslog.stamp_name(p) for p in entry[1]}
+
+    _stamps.prune(_accesslog.stamps_dir(depot), 2, doomed, time.time())
 
 
 def _tidy(depot: str) -> None:
-    """Remove empty namespaces, and what a writer killed mid-``atomic_write`` left in ``logs``.
-
-    Every writer of the logs holds the lock gc holds, so any temporary there is stale.
-    """
+    """Remove empty namespaces, and what a writer killed mid-write left in ``logs``."""
     root = os.path.join(depot, _depot.SPACES_DIR)
     for namespace in _fs.listdir(root):
         with contextlib.suppress(OSError):
             os.rmdir(os.path.join(root, namespace))  # only succeeds when empty
-    logs = _depot.logs_dir(depot)
-    for name in _fs.listdir(logs):
-        if ".tmp-" in name:
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(logs, name))
+    _collect.sweep_abandoned(_depot.logs_dir(depot))
 
 
 def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, user: bool) -> GCReport:
@@ -155,27 +208,32 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, user: bool) -> GCRepo
     from .artifacts import _collect as artifacts  # noqa: PLC0415 - the artifacts' part of gc
 
     sweep = _collect.Sweep(os.path.join(depot, TRASH_DIR), dry_run=dry_run)
-    sweep.empty_trash()
+    leftovers = sweep.empty_trash()
     lock = contextlib.nullcontext() if dry_run else _accesslog.log_lock(depot, GC_LOCK_TIMEOUT)
     with lock:
         orphanage = _depot.orphanage_path(depot)
         grace = _collect.Grace(_collect.read_orphanage(orphanage), rules.now, rules.collect_delay)
-        plan = _plan(depot, rules, sizes, grace)
+        plan, summary = _plan(depot, rules, sizes, grace)
         bound = artifacts.plan(depot, grace) if user else artifacts.ArtifactPlan()
         doomed = plan.delete + bound.delete
-        sweep.move(doomed)
         if not dry_run:
-            _write_log(depot, plan.log)
-            _collect.write_orphanage(orphanage, {**plan.orphanage, **bound.orphanage})
-            _prune_stamps(depot, plan.log)
-            _tidy(depot)
+            _delete(depot, plan, doomed, sweep, summary)
+            # What was put back is kept; its record is in its stamp, read by the next gc.
+            doomed = [p for p in doomed if p in sweep.moved or p not in plan.latest]
+            # Every write may fail (a full disk): what was moved is still removed below.
+            sweep.attempt("the access log's stamps", _prune_stamps, depot, plan.log, summary)
+            sweep.attempt("the access log", _write_log, depot, plan.log)
+            orphans = {**plan.orphanage, **bound.orphanage}
+            sweep.attempt("the orphanage", _collect.write_orphanage, orphanage, orphans)
+            sweep.attempt("the logs' leftovers", _tidy, depot)
             if user:
-                artifacts.write(depot, bound)
+                sweep.attempt("the artifacts' usage log", artifacts.write, depot, bound)
                 sweep.failures.extend(artifacts.sweep_stale(depot, rules.now, sweep.trash_root))
-    deleted = sweep.finish(doomed, sizes)
+    deleted = {**leftovers, **sweep.finish(doomed, sizes)}
     # The content cache after the spaces: a binding file in a space deleted just now
     # releases its entries in this same call (and in a dry run, counts as deleted).
-    cache = _recycle_cache(depot, rules, dry_run, plan.delete, sweep.failures) if user else None
+    gone = [p for p in plan.delete if p in doomed]
+    cache = _recycle_cache(depot, rules, dry_run, gone, sweep.failures) if user else None
     sweep.warn("gc-remove", "gc", "the next gc will try again")
     report = GCReport(
         deleted=deleted,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import _accesslog, _collect, _depot, _fs, _records
+from . import _accesslog, _collect, _depot, _fs, _records, _stamps
 from ._depot import CACHE_KEY, CACHE_NAMESPACE, SPACES_DIR
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from datetime import datetime
 
 
@@ -29,6 +30,10 @@ class LogSummary(NamedTuple):
     """Normalized paths of spaces named by records that could not be read."""
     skipped: int
     """How many unreadable records (or debris) were skipped."""
+    unknown: int
+    """How many of those could have named any space (their key was lost too)."""
+    stamps: dict[str, set[tuple[str, float]]]
+    """Normalized space path -> the (name, mtime) of each of its stamps that was read."""
 
 
 class SpaceInfo(NamedTuple):
@@ -83,51 +88,64 @@ def spaces_on_disk(depot: str) -> list[tuple[str, str, str]]:
 
 
 def summarize(depot: str) -> LogSummary:
-    """Condense the depot's access log per space, streaming (memory grows with spaces).
+    """Condense the depot's access log and its stamps per space (memory grows with spaces).
 
     The hot loop of gc on a long log: records in our own shape are aggregated without
-    building a Record or a datetime (canonical times compare as strings).
+    building a Record or a datetime (canonical times compare as strings). Each stamp is
+    a record too: what a log lost (to a crash, or a condensing that a lock did not keep
+    out) its stamp still says.
     """
     path = _accesslog.log_path(depot)
     reader = _records.Reader()
     latest: dict[str, str] = {}  # raw space path -> latest canonical time
     parents: dict[str, dict[str, None]] = {}
+
+    def add(space: str, when: str, found: Iterable[str]) -> None:
+        known = latest.get(space)
+        if known is None:
+            latest[space] = when
+            parents[space] = dict.fromkeys(found)
+            return
+        if when > known:
+            latest[space] = when
+        seen = parents[space]
+        for parent in found:
+            if parent not in seen:
+                seen[parent] = None
+
     for chunk in _records.chunks_of_file(path):
         fast = _records.fast(chunk)
         if fast is not None and _records.canonical(fast[1]):
-            space, when, found, debris = fast
-            reader.skipped += debris
-            known = latest.get(space)
-            if known is None:
-                latest[space] = when
-                parents[space] = dict.fromkeys(found)
-                continue
-            if when > known:
-                latest[space] = when
-            seen = parents[space]
-            for parent in found:
-                if parent not in seen:
-                    seen[parent] = None
+            if fast[3]:
+                reader.debris()
+            add(fast[0], fast[1], fast[2])
             continue
         for record in reader.records([chunk]):
-            when = _records.format_time(record.time.timestamp())
-            if record.key not in latest:
-                latest[record.key] = when
-                parents[record.key] = {}
-            elif when > latest[record.key]:
-                latest[record.key] = when
-            for parent in record.parents:
-                parents[record.key].setdefault(parent, None)
-    reader.warn(path)
+            add(record.key, _records.format_time(record.time.timestamp()), record.parents)
+    spaces_root = os.path.join(depot, SPACES_DIR)
+    stamps: dict[str, set[tuple[str, float]]] = {}
+    for stamp in _stamps.walk(_accesslog.stamps_dir(depot), 2):
+        if stamp.temporary:
+            continue
+        space = os.path.join(spaces_root, *stamp.folders)
+        stamps.setdefault(space, set()).add((stamp.name, stamp.mtime))
+        if stamp.content is not None:
+            add(space, _records.format_time(stamp.mtime), [stamp.content])
     spaces: dict[str, SpaceLog] = {}
     for space, when in latest.items():
         key = os.path.normpath(space)
-        entry = SpaceLog(_records.parse_time(when), parents[space])
+        try:
+            entry = SpaceLog(_records.parse_time(when), parents[space])
+        except ValueError:  # a canonical shape, but no such date (month 13)
+            reader.skipped += 1
+            reader.damaged.add(key)
+            continue
         merged = spaces.get(key)  # two spellings of one path: merge them
         if merged is not None:
             entry = SpaceLog(max(merged.latest, entry.latest), {**merged.parents, **entry.parents})
         spaces[key] = entry
-    return LogSummary(spaces, reader.damaged, reader.skipped)
+    reader.warn(path)
+    return LogSummary(spaces, reader.damaged, reader.skipped, reader.unknown, stamps)
 
 
 def inventory(depot: str, namespace: str | None = None) -> list[SpaceInfo]:

@@ -28,7 +28,6 @@ where records are read.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import time
@@ -92,55 +91,21 @@ def append(path: str, data: bytes) -> None:
 # --- stamps --------------------------------------------------------------------------------
 
 
-def append_stamped(log: str, stamp: str, data: bytes, now: float, *, always: bool = False) -> None:
-    """Append the record ``data`` to ``log`` and date ``stamp`` at ``now``.
+def append_stamped(
+    log: str, stamp: str, data: bytes, now: float, *, content: str, always: bool = False
+) -> None:
+    """Append the record ``data`` to ``log``, leaving ``stamp`` (recording ``content``) at ``now``.
 
-    Stamp first (dated 1970, so not fresh), append, then date it. ``always``: append
-    even if the stamp cannot be made (a binding must be recorded; the stamp only saves
-    records that are not needed).
+    See :mod:`._stamps`. ``always``: append even if the stamp cannot be made.
     """
-    from . import _fs  # noqa: PLC0415 - writing is not on the warm path
+    from . import _stamps  # noqa: PLC0415 - writing is not on the warm path
 
-    stamped = True
-    try:
-        os.makedirs(os.path.dirname(stamp), exist_ok=True)
-        _fs.touch(stamp, 0)
-    except OSError:
-        if not always:
-            raise
-        stamped = False
-    try:
-        append(log, data)
-    except BaseException:
-        if stamped:
-            with contextlib.suppress(OSError):
-                os.unlink(stamp)
-        raise
-    if stamped:
-        _fs.touch(stamp, now)
-
-
-def prune_stamps(folder: str, keep: set[str]) -> None:
-    """Remove the stamps in ``folder`` not named in ``keep``; the folder too once empty.
-
-    A record without its stamp is made again the next time it is due, which is what the
-    once-a-day rule promises for a record a collector dropped.
-    """
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return
-    for name in names:
-        if name not in keep:
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(folder, name))
-    with contextlib.suppress(OSError):
-        os.rmdir(folder)
+    _stamps.write(lambda: append(log, data), stamp, content, now, always=always)
 
 
 # --- reading, whatever the shape -----------------------------------------------------------
 
-_BLANK = " \t\r\n\x00"
+_BLANK = " \t\r\n"
 # Patterns as text: re compiles (and caches) them on first use, not at import.
 _HEADER = r'\s*\[\[("(?:[^"\\\n]|\\.)*")\]\]'
 
@@ -179,7 +144,7 @@ def parse_toml(chunk: str) -> dict[str, Any] | None:
     from . import _toml  # noqa: PLC0415 - only for records the fast reader cannot read
 
     try:
-        return _toml.loads(chunk.replace("\x00", ""))
+        return _toml.loads(chunk)
     except ValueError:
         return None
 
@@ -203,7 +168,11 @@ def salvage_field(chunk: str, name: str) -> str | None:
 
 
 def is_blank(chunk: str) -> bool:
-    """Whether ``chunk`` is only blank lines, or the NULs a crash leaves on some filesystems."""
+    """Whether ``chunk`` is only blank lines.
+
+    NULs are not blank: a crash leaves them where a record was being written, on
+    filesystems that extend a file before its data reaches the disk.
+    """
     return not chunk.strip(_BLANK)
 
 
@@ -248,7 +217,21 @@ def canonical(text: str) -> bool:
 
     Such times sort as strings, so a reader can compare them without parsing them.
     """
-    return len(text) == 24 and text[23] == "Z" and text[19] == "." and text[10] == "T"
+    return (
+        len(text) == 24
+        and text[4] == text[7] == "-"
+        and text[10] == "T"
+        and text[13] == text[16] == ":"
+        and text[19] == "."
+        and text[23] == "Z"
+        and _digits(text)
+    )
+
+
+def _digits(text: str) -> bool:
+    digits = text[:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19]
+    digits += text[20:23]
+    return digits.isascii() and digits.isdigit()
 
 
 def fast(chunk: str) -> tuple[str, str, tuple[str, ...], bool] | None:  # noqa: PLR0911 - one exit per check
@@ -313,6 +296,13 @@ class Reader:
         self.skipped = 0
         self.damaged: set[str] = set()
         """Normalized keys of the records that could not be read."""
+        self.unknown = 0
+        """Damage whose key could not be read: it may have named anything."""
+
+    def debris(self) -> None:
+        """Count what followed a whole record: the torn start of one whose key is lost."""
+        self.skipped += 1
+        self.unknown += 1
 
     def slow(self, chunk: str) -> list[Record]:
         """Parse what the fast reader could not: TOML, else count it as damaged."""
@@ -325,6 +315,8 @@ class Reader:
         key = salvage_key(chunk)
         if key is not None:
             self.damaged.add(os.path.normpath(key))
+        else:
+            self.unknown += 1
         return []
 
     def records(self, chunks: Iterable[str]) -> Iterator[Record]:
@@ -338,8 +330,9 @@ class Reader:
                     pass
                 else:
                     # What follows a whole record on its own lines is the debris of a
-                    # torn write (half a line): count it, keep the record.
-                    self.skipped += parsed[3]
+                    # torn write (half a line, NULs): count it, keep the record.
+                    if parsed[3]:
+                        self.debris()
                     yield Record(parsed[0], when, parsed[2])
                     continue
             yield from self.slow(chunk)

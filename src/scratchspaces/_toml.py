@@ -7,7 +7,7 @@ never on the warm path of ``get_scratch``.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, BinaryIO
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,7 +26,7 @@ def load_bindings(path: str) -> dict[str, Any]:
 
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            return load(f)
     except FileNotFoundError:
         return {}
     except ValueError as exc:
@@ -35,8 +35,24 @@ def load_bindings(path: str) -> dict[str, Any]:
         raise DepotError(path, f"cannot read it ({exc.strerror or exc})") from exc
 
 
-loads = tomllib.loads
-load = tomllib.load
 TOMLDecodeError = tomllib.TOMLDecodeError
+
+
+def loads(text: str) -> dict[str, Any]:
+    """Parse TOML text; raises ``ValueError`` (never ``RecursionError``) if it is not valid.
+
+    The parser recurses once per nested ``[``: a few kilobytes of brackets in a damaged
+    or hostile file would otherwise exhaust the stack.
+    """
+    try:
+        return tomllib.loads(text)
+    except RecursionError as exc:
+        raise TOMLDecodeError("nested too deeply to be read") from exc
+
+
+def load(f: BinaryIO) -> dict[str, Any]:
+    """Parse a TOML file opened in binary mode; raises ``ValueError`` if it is not valid."""
+    return loads(f.read().decode("utf-8"))
+
 
 __all__ = ["TOMLDecodeError", "load", "load_bindings", "loads"]

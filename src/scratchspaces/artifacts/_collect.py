@@ -24,13 +24,18 @@ if TYPE_CHECKING:
 class ArtifactPlan(_collect.Plan):
     usage: dict[str, datetime] = field(default_factory=dict)
     """The condensed usage log to write: each recorded file that exists -> its latest record."""
+    stamps: set[tuple[str, float]] = field(default_factory=set)
+    """The usage stamps read: those of files no longer recorded may go."""
 
 
 def plan(depot: str, grace: _collect.Grace) -> ArtifactPlan:
     """Sort the depot's artifacts into bound and orphaned; change nothing."""
-    result = ArtifactPlan(usage=_usage.recorded(depot))
+    usage, stamps, unknown = _usage.recorded(depot)
+    result = ArtifactPlan(usage=usage, stamps=stamps)
     bound: set[str] = set()
     unreadable: list[str] = []
+    if unknown:
+        unreadable.append(f"{_usage.usage_path(depot)} ({unknown} unreadable record(s))")
     for toml in result.usage:
         try:
             bound |= _bindings.bound_hashes(toml)
@@ -57,7 +62,7 @@ def plan(depot: str, grace: _collect.Grace) -> ArtifactPlan:
 
 def write(depot: str, decided: ArtifactPlan) -> None:
     """Write what was decided: the condensed usage log (hold gc's lock)."""
-    _usage.rewrite(depot, decided.usage)
+    _usage.rewrite(depot, decided.usage, decided.stamps)
 
 
 def sweep_stale(depot: str, now: datetime, trash_root: str) -> list[str]:

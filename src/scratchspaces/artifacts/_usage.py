@@ -12,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from typing import TYPE_CHECKING
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, NamedTuple
 
-from .. import _accesslog, _depot, _fs, _records
+from .. import _accesslog, _depot, _fs, _records, _stamps
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from datetime import datetime
 
 USAGE_NAME = "artifact_usage.toml"
 USAGE_STAMPS = "artifact_usage.d"
@@ -63,14 +63,44 @@ def locked() -> Iterator[None]:
             lock.release()
 
 
-def recorded(depot: str) -> dict[str, datetime]:
-    """Return each recorded ``Artifacts.toml`` that still exists -> its latest record."""
+class Recorded(NamedTuple):
+    """The usage log condensed: each recorded file that exists, and the stamps read."""
+
+    usage: dict[str, datetime]
+    """Each recorded ``Artifacts.toml`` that still exists -> its latest record."""
+    stamps: set[tuple[str, float]]
+    """The (name, mtime) of every stamp read: only those may be pruned."""
+    unknown: int
+    """Unreadable records whose file could not be read either: they may name any."""
+
+
+def recorded(depot: str) -> Recorded:
+    """Return each recorded ``Artifacts.toml`` that still exists, from the log and its stamps.
+
+    A stamp is a record too (see :mod:`.._stamps`): what the log lost, it still says.
+    """
     latest: dict[str, datetime] = {}
-    for record in _records.read_records(usage_path(depot)):
-        toml = os.path.normpath(record.key)
-        if toml not in latest or record.time > latest[toml]:
-            latest[toml] = record.time
-    return {toml: when for toml, when in latest.items() if os.path.isfile(toml)}
+
+    def add(toml: str, when: datetime) -> None:
+        toml = os.path.normpath(toml)
+        if toml not in latest or when > latest[toml]:
+            latest[toml] = when
+
+    path = usage_path(depot)
+    reader = _records.Reader()
+    for record in reader.records(_records.chunks_of_file(path)):
+        add(record.key, record.time)
+    reader.warn(path)
+    for toml in reader.damaged:  # its path survived: what it binds is still bound
+        add(toml, datetime.now(timezone.utc))
+    seen: set[tuple[str, float]] = set()
+    for stamp in _stamps.walk(stamps_dir(depot), 0):
+        if not stamp.temporary:
+            seen.add((stamp.name, stamp.mtime))
+            if stamp.content is not None:
+                add(stamp.content, datetime.fromtimestamp(stamp.mtime, timezone.utc))
+    usage = {toml: when for toml, when in latest.items() if os.path.isfile(toml)}
+    return Recorded(usage, seen, reader.unknown)
 
 
 def record_usage(path: str, *, locked_already: bool = False, binding: bool = False) -> None:
@@ -90,7 +120,9 @@ def record_usage(path: str, *, locked_already: bool = False, binding: bool = Fal
     try:
         with contextlib.nullcontext() if locked_already else locked():
             log = usage_path(depot)
-            _records.append_stamped(log, stamp, format_record(path, now), now, always=binding)
+            _records.append_stamped(
+                log, stamp, format_record(path, now), now, content=path, always=binding
+            )
     except OSError as exc:
         from .._warn import warn_once  # noqa: PLC0415 - failures only
 
@@ -101,15 +133,22 @@ def record_usage(path: str, *, locked_already: bool = False, binding: bool = Fal
         )
 
 
-def rewrite(depot: str, usage: dict[str, datetime]) -> None:
+def rewrite(depot: str, usage: dict[str, datetime], seen: set[tuple[str, float]]) -> None:
     """Rewrite the log with one record per file still recorded; drop the others' stamps.
 
-    Hold the log's lock.
+    Only stamps that were read (``seen``) and not dated since are dropped: a binding
+    recorded meanwhile keeps its stamp. Hold the log's lock.
     """
     path = usage_path(depot)
+    kept = {_accesslog.stamp_name(toml) for toml in usage}
+    _stamps.prune(
+        stamps_dir(depot),
+        0,
+        lambda stamp: stamp.name not in kept and (stamp.name, stamp.mtime) in seen,
+        time.time(),
+    )
     if not usage and not os.path.exists(path):
         return
     _fs.atomic_write(
         path, b"".join(format_record(t, w.timestamp()) for t, w in sorted(usage.items()))
     )
-    _records.prune_stamps(stamps_dir(depot), {_accesslog.stamp_name(toml) for toml in usage})

@@ -19,7 +19,7 @@ def bindings_by_hash() -> dict[str, list[str]]:
     from ..artifacts import _bindings, _usage  # noqa: PLC0415 - the artifacts' code only here
 
     found: dict[str, list[str]] = {}
-    for toml in sorted(_usage.recorded(_depot.user_depot_string())):
+    for toml in sorted(_usage.recorded(_depot.user_depot_string()).usage):
         try:
             data = _toml.load_bindings(toml)
             for name in data:
