@@ -8,14 +8,18 @@ order.
 
 Extraction refuses, rather than rewrites, every member that could write outside the
 tree or is not plain data, as Julia's Tar.jl does: an absolute path, a ``..``
-component, a link whose target is absolute or leaves the tree, an entry beneath a link,
-a hard link to anything but an earlier regular file of the archive, a device, a FIFO,
-a duplicate. Members are written with ``O_EXCL | O_NOFOLLOW`` into a fresh directory
-that nothing else writes, so no check can be raced; after the last member every
-symlink is resolved once more on disk, which catches chains of links that each look
-harmless. ``tarfile``'s own ``data`` filter, where Python has it, runs as a second
-check, never the only one: several 2024-2025 CVEs went around it, and it strips a
-leading ``/`` where we refuse.
+component, a NUL, a link whose target is absolute or leaves the tree, an entry beneath
+a link, a hard link to anything but an earlier regular file of the archive, a device, a
+FIFO, a sparse file, a duplicate. Members are written with ``O_EXCL | O_NOFOLLOW`` into
+a fresh directory that nothing else writes, so no check can be raced; after the last
+member every symlink is resolved once more on disk, which catches chains of links that
+each look harmless. ``tarfile``'s own ``data`` filter, where Python has it, runs as a
+second check, never the only one: several 2024-2025 CVEs went around it, and it strips
+a leading ``/`` where we refuse.
+
+Extraction writes what the headers declare, no more: a file its size, read from the
+archive; a hard link nothing (made as a link); a sparse file, whose holes are made up, is
+refused (issue 12: 600 bytes that declared 100 TB of zeros).
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ import errno
 import gzip
 import hashlib
 import os
+import re
 import stat
 import tarfile
 import zlib
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, NoReturn
 
 from .. import _fs
-from ..errors import ArchiveError, UnsafeArchive, UnsupportedFile
+from ..errors import ArchiveError, ScratchspacesError, UnsafeArchive, UnsupportedFile
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -40,13 +45,13 @@ _O_WRITE = (
     os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 )
 COMPRESS_LEVEL = 6
-# Errors writing a member that are the archive's doing (a name too long or invalid here),
-# unlike a full disk or a read-only depot.
+# Errors writing a member that are the archive's doing (a name too long or invalid here, too
+# many hard links to one file), unlike a full disk or a read-only depot.
 _NOT_OUR_DISK = frozenset(
     getattr(errno, name)
     for name in ("ENAMETOOLONG", "EINVAL", "EILSEQ", "ELOOP", "EEXIST", "ENOTDIR", "EISDIR")
     if hasattr(errno, name)
-)
+) | {errno.EMLINK}
 
 
 class _HashingWriter:
@@ -134,6 +139,79 @@ def archive(top: str, tarball: str) -> str:
 
 # --- extraction ----------------------------------------------------------------------------
 
+# A header's extended data (PAX records, a GNU long name) is read whole into memory: 16 KiB
+# holds a path and a link target of 4 KiB each with room to spare.
+_HEADER_MAX = 16 << 10
+# What ``tarfile`` raises on crafted headers besides its own errors: ValueError (a number
+# that is not one, a sparse map cut short), RecursionError (extended headers by thousands).
+_UNREADABLE = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, ValueError, RecursionError)
+
+
+class _Refused(Exception):  # noqa: N818 - never raised past extract(), which names the error
+    """A header refused while ``tarfile`` reads it: becomes :class:`UnsafeArchive`."""
+
+
+def _check_records(data: bytes) -> None:
+    """Refuse PAX records but ``<length> <keyword>=<value>`` and a newline, lengths true.
+
+    Python before 3.10.15 / 3.11.10 / 3.12.6 parses records whose lengths lie, and runs of
+    digits, in quadratic time (CVE-2024-6232); no file name has a run of 256 digits.
+    """
+    pos = 0
+    while pos < len(data) and data[pos]:
+        length, space, _ = data[pos : pos + 21].partition(b" ")
+        end = pos + int(length) if length.isdigit() and space else pos
+        keyword = pos + len(length) + 1
+        framed = keyword + 3 <= end <= len(data) and data[end - 1] == ord("\n")
+        if not framed or data.find(b"=", keyword, end) <= keyword:
+            raise tarfile.ReadError(f"a malformed PAX record at byte {pos} of its header")
+        pos = end
+    if re.search(rb"[0-9]{256}", data):
+        raise tarfile.ReadError("a PAX record holding a run of more than 255 digits")
+
+
+class _Replay:
+    """The archive's stream, but its next read returns ``data``, already read from it."""
+
+    def __init__(self, data: bytes, stream: IO[bytes]) -> None:
+        self.data, self.stream, self.tell = data, stream, stream.tell
+
+    def read(self, size: int = -1) -> bytes:
+        data, self.data = self.data, b""
+        return data or self.stream.read(size)
+
+
+class _TarInfo(tarfile.TarInfo):
+    """``tarfile``'s header hooks (alike in 3.10 to 3.13), bounded and refusing sparse files."""
+
+    def _bounded(self) -> None:
+        if not 0 <= self.size <= _HEADER_MAX:
+            raise tarfile.ReadError(f"an extended header of {self.size} bytes, over {_HEADER_MAX}")
+
+    def _proc_pax(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
+        self._bounded()
+        stream = tar.fileobj
+        data = stream.read(-(-self.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE)
+        _check_records(data)
+        tar.fileobj = _Replay(data, stream)  # type: ignore[arg-type, assignment]  # reads alike
+        try:
+            return super()._proc_pax(tar)  # type: ignore[misc, no-any-return]  # an untyped hook
+        finally:
+            tar.fileobj = stream
+
+    def _proc_gnulong(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
+        self._bounded()
+        return super()._proc_gnulong(tar)  # type: ignore[misc, no-any-return]  # an untyped hook
+
+    # Refused before tarfile reads a sparse map (a 1.0 map goes on as long as the archive).
+    def _proc_sparse(self, tar: tarfile.TarFile) -> NoReturn:
+        raise _Refused(f"member {self.name!r}: a sparse file (old GNU format)")
+
+    def _proc_gnusparse_00(self, member: tarfile.TarInfo, *args: object) -> NoReturn:
+        raise _Refused(f"member {member.name!r}: a sparse file (GNU PAX format)")
+
+    _proc_gnusparse_01 = _proc_gnusparse_10 = _proc_gnusparse_00
+
 
 def _absolute(name: str) -> bool:
     """Whether ``name`` is absolute here (a drive letter counts only on Windows)."""
@@ -194,18 +272,23 @@ class _Extraction:
     def link_target(self, member: tarfile.TarInfo, rel: str) -> None:
         """Refuse a symlink target that is absolute or climbs out of the tree."""
         target = member.linkname
-        if not target:
-            raise self.refuse(member, "a symlink with an empty target")
+        if not target or "\x00" in target:
+            raise self.refuse(member, f"a symlink to {target!r}, empty or holding a NUL")
         if _absolute(target):
             raise self.refuse(member, f"a symlink to the absolute path {target!r}")
         if _fs.climbs_out(rel, target):
             raise self.refuse(member, f"a symlink to {target!r}, outside the tree")
 
 
-def _write_file(source: IO[bytes], path: str, mode: int) -> None:
+def _write_file(source: IO[bytes], path: str, mode: int, size: int) -> None:
+    """Write exactly ``size`` bytes of ``source`` at ``path``: never more than declared."""
     fd = os.open(path, _O_WRITE, 0o600)
     try:
-        while chunk := source.read(_CHUNK):
+        while size > 0:
+            chunk = source.read(min(_CHUNK, size))
+            if not chunk:
+                raise tarfile.ReadError(f"unexpected end of data, {size} more bytes declared")
+            size -= len(chunk)
             view = memoryview(chunk)
             while view:
                 view = view[os.write(fd, view) :]
@@ -218,6 +301,8 @@ def _write_file(source: IO[bytes], path: str, mode: int) -> None:
 def _check_member(member: tarfile.TarInfo, rel: str, state: _Extraction) -> None:
     """Refuse what is not a directory, a file, an in-tree link or an earlier file's link."""
     state.claim(member, rel)
+    if member.issparse() or any(key.startswith("GNU.sparse.") for key in member.pax_headers):
+        raise state.refuse(member, "a sparse file, whose holes could outgrow the disk")
     if member.issym():
         state.link_target(member, rel)
     elif member.islnk():
@@ -257,15 +342,14 @@ def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, state: _Extra
         state.links.add(rel)
         return
     if member.islnk():
-        # Copied, not linked: an artifact's files are independent of each other.
-        source = state.path(state.relative(member, member.linkname))
-        with open(source, "rb") as f:
-            _write_file(f, path, os.fstat(f.fileno()).st_mode)
+        # Linked, not copied: a hard link declares no data, so it writes none (a thousand
+        # links to one big file must not fill the disk a thousand times).
+        os.link(state.path(state.relative(member, member.linkname)), path)
     else:
         data = tar.extractfile(member)
         if data is None:
             raise state.refuse(member, "a file without data")
-        _write_file(data, path, member.mode)
+        _write_file(data, path, member.mode, member.size)
     state.files.add(rel)
 
 
@@ -285,21 +369,27 @@ def extract(tarball: str, dest: str, *, name: str | None = None) -> None:
 
     Raises:
         UnsafeArchive: a member that could escape the tree or is not plain data.
-        ArchiveError: the file is not a readable gzip tarball (truncated, corrupt).
+        ArchiveError: the file is not a readable gzip tarball (truncated, corrupt, malformed).
     """
     state = _Extraction(name or tarball, dest)
     try:
         with (
             gzip.open(tarball, "rb") as gz,
-            tarfile.open(fileobj=gz, mode="r|", bufsize=_CHUNK) as tar,
+            tarfile.open(fileobj=gz, mode="r|", bufsize=_CHUNK, tarinfo=_TarInfo) as tar,
         ):
-            for member in tar:
+            while (member := tar.next()) is not None:
                 _extract_member(tar, member, state)
+                # tarfile keeps every member it read; none is needed again
+                tar.members.clear()  # type: ignore[attr-defined]  # typeshed leaves it out
             # Read to the end: tar stops at its end marker, and what follows (the gzip
             # checksum, a truncation, trailing junk) must be checked too.
             while gz.read(_CHUNK):
                 pass
-    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, UnicodeError) as exc:
+    except _Refused as exc:
+        raise UnsafeArchive(state.archive, str(exc)) from None
+    except ScratchspacesError:
+        raise
+    except _UNREADABLE as exc:
         raise ArchiveError(state.archive, f"{type(exc).__name__}: {exc}") from exc
     except OSError as exc:
         if exc.errno not in _NOT_OUR_DISK:
