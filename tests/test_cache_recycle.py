@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import signal
+import subprocess
+import sys
 import time
 import warnings
 from datetime import datetime, timedelta, timezone
@@ -31,9 +34,10 @@ from _fills import dataset, file_writer, writer
 from _git import blob_sha256
 from _venvs import DROP_OVERRIDE, Venv, run_bound_by_permissions, write_wheel
 from scratchspaces import cache
-from scratchspaces.cache import _bindings, _store
+from scratchspaces.cache import _bindings, _recycle, _store
 
 ZERO = timedelta(0)
+DAYS_2 = timedelta(days=2)
 
 
 # --- the binding files decide ------------------------------------------------------------
@@ -360,3 +364,84 @@ def test_uninstalling_a_package_frees_only_what_its_bindings_held(
         "print(h, cache.my_artifact_exists(h))"
     )
     assert out.split() == [ids["theirs-dir"], "True"]
+
+
+# --- what writers killed mid-write leave -----------------------------------------------------
+
+KILLED_WRITER = """
+import os, signal, sys
+from scratchspaces import _fs
+with _fs.atomic_file(sys.argv[1]) as f:
+    f.write(b"half a record")
+    f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _killed_mid_write(path: Path) -> Path:
+    """Run a real writer of ``path`` and SIGKILL it inside the write; return its temporary."""
+    before = set(os.listdir(path.parent))
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER, str(path)], capture_output=True, check=False
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    [left] = set(os.listdir(path.parent)) - before
+    assert left.startswith(path.name + ".tmp-")
+    return path.parent / left
+
+
+def test_recycling_removes_what_killed_writers_left_once_stale(depot: Path) -> None:
+    """``usage.toml``, ``orphaned.toml`` and a binding file's temporaries, left by writers
+    killed mid-write: kept while a writer could still be at work (under a day, however its
+    lock looks), removed by the first recycling after that, wherever they were left."""
+    toml = cache.my_artifacts_toml("some-package")
+    entry = cache.create_my_artifact(dataset)
+    cache.bind_my_artifact(toml, "dataset", entry)
+    store = cache_store(depot)
+    cache.find_orphanages(collect_delay=ZERO)  # writes orphaned.toml
+    left = [
+        _killed_mid_write(store / "usage.toml"),
+        _killed_mid_write(store / "orphaned.toml"),
+        _killed_mid_write(toml),
+    ]
+    left.append(_killed_mid_write(cache.my_artifacts_toml("other-package")))  # no file yet
+    kept_dir = store / "usage.toml.tmp-1-ab@dir"  # not a file: not a write's temporary
+    kept_dir.mkdir()
+    before = snapshot(store, skip=store / "recycled")
+
+    scratchspaces.gc(collect_delay=ZERO)
+    _recycle.recycle(str(store), collect_delay=ZERO)
+    assert all(p.exists() for p in left)  # fresh: a writer may still be in flight
+
+    _recycle.recycle(str(store), collect_delay=ZERO, now=datetime.now(timezone.utc) + DAYS_2)
+    assert not any(p.exists() for p in left)
+    assert kept_dir.is_dir()
+    assert cache.my_artifact_exists(entry)
+    assert cache.my_artifact_hash("dataset", toml) == entry
+    after = snapshot(store, skip=store / "recycled")
+    assert {k for k in before if ".tmp-" not in k and not k.startswith("locks/")} <= set(after)
+
+
+def test_a_temporary_of_a_writer_at_work_is_kept(depot: Path, tmp_path: Path) -> None:
+    """A writer still inside its write (a live process) keeps its temporary until it is a
+    day old, whatever the lock says: recycling a minute later leaves it."""
+    toml = cache.my_artifacts_toml("some-package")
+    cache.bind_my_artifact(toml, "f", cache.create_my_artifact(file_writer(b"f")))
+    store = cache_store(depot)
+    ready = tmp_path / "ready"
+    code = (
+        "import sys, time\nfrom pathlib import Path\nfrom scratchspaces import _fs\n"
+        "with _fs.atomic_file(sys.argv[1]) as f:\n"
+        "    f.write(b'x'); f.flush(); Path(sys.argv[2]).touch(); time.sleep(60)\n"
+    )
+    with subprocess.Popen([sys.executable, "-c", code, str(store / "usage.toml"), str(ready)]) as p:
+        try:
+            while not ready.exists():
+                assert p.poll() is None
+                time.sleep(0.01)
+            [tmp] = [n for n in os.listdir(store) if n.startswith("usage.toml.tmp-")]
+            later = datetime.now(timezone.utc) + timedelta(minutes=1)
+            _recycle.recycle(str(store), collect_delay=ZERO, now=later)
+            assert (store / tmp).exists()
+        finally:
+            p.kill()

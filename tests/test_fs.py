@@ -410,13 +410,14 @@ def test_atomic_file_leaves_the_original_and_no_temporary_when_the_block_raises(
         ("file", 2),
         ("link-to-file", 0),
         ("link-to-file", 2),
-        # a dangling link at the path itself; one above it is beyond the docstring's
-        # promise ("a file, or a link to one") and today escapes as FileNotFoundError
+        # a dangling link at the path itself, or above it (it once escaped as a raw
+        # FileNotFoundError)
         ("dangling-link", 0),
+        ("dangling-link", 2),
     ],
 )
 def test_make_dirs_names_the_file_in_the_way(tmp_path: Path, blocker: str, depth: int) -> None:
-    """A file, or a link to one, where a directory should be is named in a DepotError."""
+    """A file, or a link to one or to nothing, where a directory should be is named."""
     in_the_way = tmp_path / "a" / "in-the-way"
     in_the_way.parent.mkdir()
     if blocker == "file":

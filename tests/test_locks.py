@@ -7,13 +7,17 @@ files look.
 
 from __future__ import annotations
 
+import errno
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 import scratchspaces
+from _depots import snapshot
 from _fills import dataset, fill_artifact
-from scratchspaces import artifacts, cache
+from scratchspaces import _locks, artifacts, cache
 from scratchspaces.cache import _recycle, _store
 
 WEEK = timedelta(days=7)
@@ -98,3 +102,90 @@ def test_gc_dates_temporaries_by_their_name_not_their_mtime(depot: Path) -> None
     scratchspaces.gc()
     assert young.is_dir()
     assert not old.exists()
+
+
+# --- locks that cannot be taken, sweeps that never follow a link -----------------------------
+
+
+def test_a_lock_that_cannot_be_made_raises_depot_error_and_a_busy_one_timeout(
+    tmp_path: Path,
+) -> None:
+    """A lock file that cannot be made is a DepotError (an OSError, with the errno and the
+    cause); a lock held by someone else is still filelock's Timeout."""
+    from filelock import Timeout
+
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"x")
+    with pytest.raises(scratchspaces.DepotError, match="cannot take the lock") as caught:
+        _locks.lock(str(blocker / "x.lock")).acquire()
+    assert caught.value.errno in {errno.ENOTDIR, errno.EEXIST}  # filelock makes parents
+    assert isinstance(caught.value.__cause__, OSError)
+    assert caught.value.__cause__.errno == caught.value.errno
+    path = str(tmp_path / "busy.lock")
+    with _locks.lock(path), pytest.raises(Timeout):
+        _locks.lock(path, timeout=0).acquire()
+    with pytest.raises(scratchspaces.DepotError, match="not a directory") as made:
+        _locks.new_temporary(str(blocker), "create")
+    assert made.value.errno is not None
+
+
+def test_sweeping_lock_files_never_follows_a_link(tmp_path: Path) -> None:
+    """Old lock files are swept from a real folder only, and only regular files: a link in
+    place of the folder or of a lock file leaves its target alone."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.lock").write_bytes(b"keep")
+    old = (datetime.now(timezone.utc) - timedelta(days=3)).timestamp()
+    os.utime(outside / "precious.lock", (old, old))
+    before = snapshot(outside, itself=True)
+    top = tmp_path / "store"
+    (top / "locks").mkdir(parents=True)
+    (top / "locks" / "stale.lock").touch()
+    os.utime(top / "locks" / "stale.lock", (old, old))
+    (top / "locks" / "linked.lock").symlink_to(outside / "precious.lock")
+    (top / "linked-locks").symlink_to(outside, target_is_directory=True)
+    now = datetime.now(timezone.utc).timestamp()
+    paths = [
+        str(top / "locks" / "stale.lock"),
+        str(top / "locks" / "linked.lock"),
+        str(top / "linked-locks" / "precious.lock"),
+    ]
+    _locks.sweep_lock_files(paths, now, min_age=_locks.STALE_AFTER)
+    assert not (top / "locks" / "stale.lock").exists()
+    assert (top / "locks" / "linked.lock").is_symlink()
+    assert snapshot(outside, itself=True) == before
+
+
+def test_abandoned_writes_are_swept_by_age_only_and_never_through_a_link(tmp_path: Path) -> None:
+    """Temporaries of atomic writes go once a day old (by ctime), only regular files, and
+    only from the folder itself, never through a link in its place."""
+    top = tmp_path / "spaces"
+    folder = top / "pkg"
+    folder.mkdir(parents=True)
+    names = {
+        "Artifacts.toml.tmp-1-ab@host": "file",
+        "usage.toml.tmp-99999999-cd": "file",  # an older version's name, no host
+        ".tmp-create-1-ab": "dir",  # a creator's temporary: not a write's
+        "Artifacts.toml": "file",
+        "notes.tmp-x": "link",
+    }
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "Artifacts.toml.tmp-2-ef@host").write_bytes(b"keep")
+    before = snapshot(outside, itself=True)
+    for name, kind in names.items():
+        if kind == "file":
+            (folder / name).write_bytes(b"x")
+        elif kind == "dir":
+            (folder / name).mkdir()
+        else:
+            (folder / name).symlink_to(outside / "Artifacts.toml.tmp-2-ef@host")
+    (top / "linked").symlink_to(outside, target_is_directory=True)
+    now = datetime.now(timezone.utc).timestamp()
+    for name in ("pkg", "linked"):
+        _locks.sweep_abandoned_writes(str(top / name), str(top), now + 60)
+    assert sorted(os.listdir(folder)) == sorted(names)  # a minute later: nothing is stale
+    for name in ("pkg", "linked"):
+        _locks.sweep_abandoned_writes(str(top / name), str(top), now + _locks.STALE_AFTER + 60)
+    assert sorted(os.listdir(folder)) == [".tmp-create-1-ab", "Artifacts.toml", "notes.tmp-x"]
+    assert snapshot(outside, itself=True) == before

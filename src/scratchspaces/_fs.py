@@ -1,18 +1,18 @@
 """Filesystem pieces shared by spaces, gc, artifacts and the cache.
 
-Directories are made with a clear error when a file is in the way. Removal never
-follows a symlink out of the tree being removed, removes read-only files and
-directories, and renames the tree to a trash name first, so a process killed
-mid-removal leaves no half-deleted directory under its real name.
+Directories are made with a clear error when a file is in the way or the disk refuses.
+Files are replaced atomically. Removal (see :mod:`._remove`, loaded only to remove)
+never follows a symlink out of the tree being removed nor through a link in place of a
+depot's folder, removes read-only files and directories, and renames the tree to a
+trash name first, so a process killed mid-removal leaves no half-deleted directory
+under its real name.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import stat
-import sys
 from typing import TYPE_CHECKING
 
 from . import _owners
@@ -27,23 +27,34 @@ def make_dirs(path: str) -> None:
     """Create the directory ``path`` with its parents, with a clear error if impossible.
 
     Raises:
-        DepotError: a file (or a link to one) is where a directory should be.
+        DepotError: a file, or a link to one or to nothing, is where a directory should
+            be; or the disk refused (full, read-only, no permission), told by ``errno``.
     """
-    try:
-        os.makedirs(path, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as exc:
-        raise explain_unusable(path) from exc
+    for attempt in range(3):
+        try:
+            os.makedirs(path, exist_ok=True)
+        except (FileExistsError, NotADirectoryError, FileNotFoundError) as exc:
+            blocked = explain_unusable(path, exc)
+            if isinstance(exc, FileNotFoundError) and blocked.path == path and attempt < 2:
+                continue  # a parent removed as it was made (gc takes empty namespaces)
+            raise blocked from exc
+        except OSError as exc:
+            raise DepotError.of(path, "cannot create the directory", exc) from exc
+        return
 
 
-def explain_unusable(path: str) -> DepotError:
+def explain_unusable(path: str, exc: OSError | None = None) -> DepotError:
     """Return an error naming the first ancestor of ``path`` that is not a directory."""
     current = path
+    code = exc.errno if exc is not None else None
     while True:
+        if os.path.islink(current) and not os.path.exists(current):
+            return DepotError(current, "it is a link to nothing, not a directory", code)
         if os.path.lexists(current) and not os.path.isdir(current):
-            return DepotError(current, "it exists and is not a directory")
+            return DepotError(current, "it exists and is not a directory", code)
         parent = os.path.dirname(current)
         if parent == current:
-            return DepotError(path, "the directory cannot be created")
+            return DepotError(path, "the directory cannot be created", code)
         current = parent
 
 
@@ -69,10 +80,17 @@ def nearest_file(directory: str, name: str) -> str | None:
 
 
 def touch(path: str, when: float | None = None) -> None:
-    """Create the empty file ``path`` if missing; set its mtime to ``when`` (default: now)."""
-    with open(path, "ab"):
-        pass
-    os.utime(path, None if when is None else (when, when))
+    """Create the empty file ``path`` if missing; set its mtime to ``when`` (default: now).
+
+    Never through a link at ``path`` (``OSError`` ``ELOOP``): its target is not ours.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o644)
+    try:
+        times = None if when is None else (when, when)
+        os.utime(fd if os.utime in os.supports_fd else path, times)
+    finally:
+        os.close(fd)
 
 
 def within(path: str, top: str) -> bool:
@@ -126,170 +144,50 @@ def tree_size(path: str | os.PathLike[str]) -> int:
     return total
 
 
+# Removal lives in ._remove, loaded on the first removal: resolving a caller's project
+# needs this module (nearest_file) on the first call of a process, removal never does.
+
+
 def make_dirs_writable(top: str) -> None:
-    """Give the owner rwx on every real directory under ``top`` (links are not followed)."""
-    stack = [top]
-    while stack:
-        current = stack.pop()
-        try:
-            st = os.lstat(current)
-            if not stat.S_ISDIR(st.st_mode):
-                continue
-            if st.st_mode & 0o700 != 0o700:
-                os.chmod(current, stat.S_IMODE(st.st_mode) | 0o700)
-            with os.scandir(current) as entries:
-                stack.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
-        except OSError:
-            continue
+    """Give the owner rwx on every real directory under ``top`` (see :mod:`._remove`)."""
+    from . import _remove  # noqa: PLC0415 - removal code only when removing
 
-
-# Removal works relative to open directory descriptors where the OS allows (not Windows),
-# so a directory swapped for a link while it is being removed is never followed, and no
-# shutil (which loads bz2 and lzma, 4 ms) is needed.
-_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
-_BY_FD = {
-    os.open,
-    os.stat,
-    os.unlink,
-    os.rmdir,
-    os.chmod,
-} <= os.supports_dir_fd and os.scandir in os.supports_fd
-
-
-def _open_dir(name: str, dir_fd: int | None) -> int:
-    """Open the directory ``name`` (never through a link), giving its owner rwx first."""
-    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    if not stat.S_ISDIR(st.st_mode):
-        raise NotADirectoryError(errno.ENOTDIR, "not a directory", name)
-    if st.st_mode & 0o700 != 0o700:
-        os.chmod(name, stat.S_IMODE(st.st_mode) | 0o700, dir_fd=dir_fd)
-    return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
-
-
-def _empty_dir(dir_fd: int, path: str, failed: list[str]) -> None:
-    """Remove everything in the open directory ``dir_fd`` (``path`` names it in messages)."""
-    with os.scandir(dir_fd) as it:
-        entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
-    for name, is_dir in entries:
-        where = os.path.join(path, name)
-        try:
-            if is_dir:
-                fd = _open_dir(name, dir_fd)
-                try:
-                    _empty_dir(fd, where, failed)
-                finally:
-                    os.close(fd)
-                os.rmdir(name, dir_fd=dir_fd)
-            else:
-                os.unlink(name, dir_fd=dir_fd)
-        except FileNotFoundError:
-            continue  # removed by someone else meanwhile: that is what we wanted
-        except OSError as exc:
-            if exc.errno != errno.ENOTEMPTY:  # else a failure below it is already counted
-                failed.append(f"{where}: {exc}")
+    _remove.make_dirs_writable(top)
 
 
 def rmtree_in_place(path: str) -> list[str]:
-    """Remove the real directory ``path``; return the entries that could not be removed.
+    """Remove the real directory ``path``; return what could not be (see :mod:`._remove`)."""
+    from . import _remove  # noqa: PLC0415 - removal code only when removing
 
-    Read-only files and directories are removed too; links are removed, never followed.
-    """
-    if not _BY_FD:  # pragma: no cover - Windows
-        return _rmtree_with_shutil(path)
-    failed: list[str] = []
-    try:
-        fd = _open_dir(path, None)
-        try:
-            _empty_dir(fd, path, failed)
-        finally:
-            os.close(fd)
-        os.rmdir(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        if exc.errno != errno.ENOTEMPTY:
-            failed.append(f"{path}: {exc}")
-    return failed
-
-
-def _rmtree_with_shutil(path: str) -> list[str]:  # pragma: no cover - Windows
-    import shutil  # noqa: PLC0415 - costs 4 ms at import (bz2, lzma): only here
-
-    failed: list[str] = []
-
-    def on_error(_func: object, failed_path: str, exc: BaseException) -> None:
-        if isinstance(exc, FileNotFoundError) or getattr(exc, "errno", None) == errno.ENOTEMPTY:
-            return
-        failed.append(f"{failed_path}: {exc}")
-
-    make_dirs_writable(path)
-    if sys.version_info >= (3, 12):
-        shutil.rmtree(path, onexc=on_error)
-    else:  # the onerror form is deprecated from 3.12
-        shutil.rmtree(path, onerror=lambda f, p, info: on_error(f, p, info[1]))
-    return failed
-
-
-def move_to_trash(path: str, trash_root: str) -> str | None:
-    """Rename ``path`` into ``trash_root`` (same filesystem) in one step; return where.
-
-    Returns None if ``path`` does not exist, and ``path`` itself if it cannot be renamed
-    (a read-only parent): then it is removed in place.
-    """
-    for _attempt in range(3):
-        if not os.path.lexists(path):
-            return None
-        trash = os.path.join(
-            trash_root, f"{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}"
-        )
-        try:
-            os.makedirs(trash_root, exist_ok=True)
-            os.rename(path, trash)
-        except FileNotFoundError:
-            continue  # the path went, or a concurrent cleanup removed the trash dir
-        except OSError:
-            return path
-        return trash
-    return path if os.path.lexists(path) else None
+    return _remove.rmtree_in_place(path)
 
 
 def remove_in_place(path: str) -> list[str]:
-    """Remove whatever is at ``path`` where it is: a file, a link (never its target), a tree.
+    """Remove whatever is at ``path`` where it is, never through it (see :mod:`._remove`)."""
+    from . import _remove  # noqa: PLC0415 - removal code only when removing
 
-    Returns the entries that could not be removed; a missing ``path`` is not an error.
-    """
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return []
-    if stat.S_ISDIR(st.st_mode):
-        return rmtree_in_place(path)
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        return [f"{path}: {exc}"]
-    return []
+    return _remove.remove_in_place(path)
+
+
+def move_to_trash(path: str, trash_root: str) -> str | None:
+    """Rename ``path`` into ``trash_root`` in one step; return where (see :mod:`._remove`)."""
+    from . import _remove  # noqa: PLC0415 - removal code only when removing
+
+    return _remove.move_to_trash(path, trash_root)
 
 
 def remove_tree(path: str, trash_root: str) -> list[str]:
-    """Remove whatever is at ``path``, a directory by way of ``trash_root``.
+    """Remove whatever is at ``path`` by way of ``trash_root`` (see :mod:`._remove`)."""
+    from . import _remove  # noqa: PLC0415 - removal code only when removing
 
-    A directory is first renamed into ``trash_root`` (which must be on the same
-    filesystem), so it vanishes from its real name in one step; then the trash is
-    removed. Returns the entries that could not be removed (an NFS ``.nfs*`` file, a
-    permission problem); a missing ``path`` is not an error.
-    """
-    if os.path.isdir(path) and not os.path.islink(path):
-        moved = move_to_trash(path, trash_root)
-        if moved is None:
-            return []
-        path = moved
-    failed = remove_in_place(path)
-    with contextlib.suppress(OSError):
-        os.rmdir(trash_root)  # only when empty: leave no clutter, keep what failed for gc
-    return failed
+    return _remove.remove_tree(path, trash_root)
+
+
+def empty_trash(trash_root: str) -> list[str]:
+    """Remove every leftover in ``trash_root``, never through a link (see :mod:`._remove`)."""
+    from . import _remove  # noqa: PLC0415 - removal code only when removing
+
+    return _remove.empty_trash(trash_root)
 
 
 @contextlib.contextmanager
@@ -298,34 +196,41 @@ def atomic_file(path: str) -> Iterator[BinaryIO]:
 
     Readers see the old file or the whole new one; if the block raises, the temporary
     goes and ``path`` is untouched.
+
+    Raises:
+        DepotError: the temporary cannot be made, synced or renamed (a full or read-only
+            disk); what the block raises passes unchanged.
     """
     tmp = _owners.temporary_name(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+    ours = True
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
         with os.fdopen(fd, "wb") as f:
+            ours = False
             yield f
+            ours = True
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if ours and isinstance(exc, OSError):
+            raise DepotError.of(path, "cannot write the file", exc) from exc
         raise
 
 
 def atomic_write(path: str, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically: a temporary file beside it, then rename."""
+    """Replace ``path`` with ``data`` atomically: a temporary file beside it, then rename.
+
+    Raises:
+        DepotError: it cannot be written (a full or read-only disk); ``errno`` says why.
+    """
     with atomic_file(path) as f:
-        f.write(data)
-
-
-def empty_trash(trash_root: str) -> list[str]:
-    """Remove every leftover in ``trash_root`` (from a crashed or concurrent removal)."""
-    return [
-        failure
-        for name in listdir(trash_root)
-        for failure in remove_in_place(os.path.join(trash_root, name))
-    ]
+        try:
+            f.write(data)
+        except OSError as exc:
+            raise DepotError.of(path, "cannot write the file", exc) from exc
 
 
 def make_read_only(top: str) -> None:

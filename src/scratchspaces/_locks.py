@@ -19,11 +19,14 @@ long that maker runs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import stat
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from . import _fs
+from . import _fs, _owners, _remove
+from .errors import DepotError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -36,11 +39,31 @@ STALE_AFTER = 24 * 60 * 60
 """Seconds after which what a crashed process left is swept (if nobody holds it)."""
 
 
-def lock(path: str, timeout: float = -1) -> BaseFileLock:
-    """Return the file lock at ``path``; ``timeout`` in seconds, -1 waits for ever."""
-    from filelock import FileLock  # noqa: PLC0415 - costs more than a warm get_scratch
+@functools.cache
+def _lock_type() -> type[BaseFileLock]:
+    from filelock import FileLock, Timeout  # noqa: PLC0415 - costs more than a warm get_scratch
 
-    return FileLock(path, timeout=timeout)
+    class Lock(FileLock):
+        """A file lock whose file cannot be made (a full or read-only disk) raises DepotError."""
+
+        def acquire(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().acquire(*args, **kwargs)
+            except Timeout:
+                raise
+            except OSError as exc:
+                raise DepotError.of(self.lock_file, "cannot take the lock", exc) from exc
+
+    return Lock
+
+
+def lock(path: str, timeout: float = -1) -> BaseFileLock:
+    """Return the file lock at ``path``; ``timeout`` in seconds, -1 waits for ever.
+
+    Taking it raises ``filelock.Timeout`` when busy past ``timeout``, and
+    :class:`DepotError` (with the ``errno``) when the lock file cannot be made.
+    """
+    return _lock_type()(path, timeout=timeout)
 
 
 @contextlib.contextmanager
@@ -58,7 +81,8 @@ def exclusive(
     except OSError as exc:
         if unusable is None:
             raise
-        raise unusable(exc) from exc
+        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+        raise unusable(cause) from cause
     try:
         yield
     finally:
@@ -87,9 +111,11 @@ def new_temporary(root: str, kind: str) -> str:
         tmp = os.path.join(root, f"{TMP_PREFIX}{kind}-{int(time.time())}-{os.urandom(6).hex()}")
         try:
             os.mkdir(tmp, 0o700)
+            os.chmod(tmp, 0o755)  # noqa: S103 - what is published from it is read by everyone
         except FileExistsError:
             continue
-        os.chmod(tmp, 0o755)  # noqa: S103 - what is published from it is read by everyone
+        except OSError as exc:
+            raise DepotError.of(root, "cannot create a temporary directory", exc) from exc
         return tmp
 
 
@@ -123,7 +149,13 @@ def stale_temporaries(root: str, now: float) -> list[str]:
 
 
 def sweep_temporaries(root: str, now: float, trash_root: str) -> list[str]:
-    """Remove the stale temporaries in ``root`` nobody holds; return what could not be removed."""
+    """Remove the stale temporaries in ``root`` nobody holds; return what could not be removed.
+
+    Nothing, if a link stands in place of ``root`` or a folder above it, up to the one
+    holding ``trash_root``: what it points to is not ours.
+    """
+    if _remove.linked_below(os.path.dirname(trash_root), root):
+        return []
     failures: list[str] = []
     for path in stale_temporaries(root, now):
         if remove_if_free(os.path.join(path, TMP_LOCK)):
@@ -132,8 +164,77 @@ def sweep_temporaries(root: str, now: float, trash_root: str) -> list[str]:
 
 
 def sweep_lock_files(paths: list[str], now: float, *, min_age: float = 0) -> None:
-    """Remove the lock files among ``paths`` that nobody holds and are ``min_age`` old."""
+    """Remove the lock files among ``paths`` that nobody holds and are ``min_age`` old.
+
+    Only regular files, each removed from its folder opened never through a link: a link
+    in place of the folder (or of a lock file) would have the sweep remove what it
+    points to.
+    """
+    if not _remove.BY_FD:  # pragma: no cover - Windows: by name
+        for path in paths:
+            with contextlib.suppress(OSError):
+                st = os.lstat(path)
+                if stat.S_ISREG(st.st_mode) and now - st.st_mtime >= min_age:
+                    remove_if_free(path)
+        return
+    from filelock import Timeout  # noqa: PLC0415 - only when sweeping
+
+    folders: dict[str, list[str]] = {}
     for path in paths:
-        with contextlib.suppress(OSError):
-            if now - os.lstat(path).st_mtime >= min_age:
-                remove_if_free(path)
+        folders.setdefault(os.path.dirname(path), []).append(os.path.basename(path))
+    for folder, names in folders.items():
+        try:
+            fd = _remove.open_below(os.path.dirname(folder), folder)
+        except OSError:
+            continue  # gone, or a link: nothing of ours to sweep
+        try:
+            for name in names:
+                with contextlib.suppress(Timeout, OSError):
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                    if stat.S_ISREG(st.st_mode) and now - st.st_mtime >= min_age:
+                        with lock(os.path.join(folder, name), timeout=0):
+                            os.unlink(name, dir_fd=fd)
+        finally:
+            os.close(fd)
+
+
+def sweep_abandoned_writes(folder: str, top: str, now: float) -> None:
+    """Remove the temporaries of atomic writes (``<file>.tmp-...``) in ``folder``, once stale.
+
+    A writer killed between writing its temporary and renaming it into place leaves the
+    temporary behind. It goes once ``STALE_AFTER`` old by its ctime (which no copy can
+    carry), never sooner: a writer may still be at work, on another machine or in
+    another pid namespace, and where locks do not exclude nothing else says so. Only
+    regular files, removed from ``folder`` opened from ``top`` never through a link.
+    """
+    if not _remove.BY_FD:  # pragma: no cover - Windows: by name
+        for name in _fs.listdir(folder):
+            path = os.path.join(folder, name)
+            with contextlib.suppress(OSError):
+                st = os.lstat(path)
+                if _abandoned_write(name, st, now):
+                    os.unlink(path)
+        return
+    try:
+        fd = _remove.open_below(top, folder)
+    except OSError:
+        return  # gone, or a link: nothing of ours
+    try:
+        with os.scandir(fd) as entries:
+            names = [e.name for e in entries]
+        for name in names:
+            with contextlib.suppress(OSError):
+                if _abandoned_write(name, os.stat(name, dir_fd=fd, follow_symlinks=False), now):
+                    os.unlink(name, dir_fd=fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _abandoned_write(name: str, st: os.stat_result, now: float) -> bool:
+    return (
+        name.find(_owners.TMP_MARK) > 0
+        and stat.S_ISREG(st.st_mode)
+        and now - st.st_ctime > STALE_AFTER
+    )

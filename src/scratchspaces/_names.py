@@ -7,11 +7,14 @@ refused with an error naming the value and the rule.
 
 from __future__ import annotations
 
+import os
 import re
 
-from .errors import InvalidHash, InvalidKey
+from .errors import InvalidHash, InvalidKey, InvalidName
 
 HEX = frozenset("0123456789abcdef")
+NAME_MAX = 255
+"""The longest name of a file or folder, in bytes, on the filesystems depots live on."""
 EXEC_SUFFIX = ".x"
 """Appended to a cache entry's id when its file is executable."""
 
@@ -28,11 +31,28 @@ def is_hex(value: object, digits: int) -> bool:
 def check_key(key: str) -> str:
     """Return ``key`` if it is a valid space key, else raise :class:`InvalidKey`.
 
-    A key is 1 to 255 characters of ``A-Z a-z 0-9 . _ -`` and is not ``.`` or ``..``.
+    A key is 1 to 255 characters of ``A-Z a-z 0-9 . _ -`` and is not ``.`` or ``..``:
+    ASCII, so never more bytes than a folder's name may have (``NAME_MAX``).
     """
     if not isinstance(key, str) or not _KEY_RE.fullmatch(key) or key in {".", ".."}:
         raise InvalidKey(key)
     return key
+
+
+def check_namespace(namespace: str) -> str:
+    """Return ``namespace`` if it can be a folder's name, else raise :class:`InvalidName`.
+
+    A distribution name has no length limit (PEP 508), but a namespace is a folder, whose
+    name is at most ``NAME_MAX`` bytes in UTF-8. Costs one comparison for any name of up
+    to 63 characters (4 bytes a character at most).
+    """
+    if len(namespace) > NAME_MAX // 4 and len(os.fsencode(namespace)) > NAME_MAX:
+        raise InvalidName(
+            namespace,
+            f"a namespace is a folder, whose name is at most {NAME_MAX} bytes; this one "
+            f"takes {len(os.fsencode(namespace))}",
+        )
+    return namespace
 
 
 def check_hash(value: object) -> str:

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from . import _accesslog, _depot, _identity
 from ._depot import SPACES_DIR, TRASH_DIR
-from ._names import check_key
+from ._names import check_key, check_namespace
+from .errors import DepotError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -59,8 +60,10 @@ def get_scratch(key: str, pkg: PkgSpec = None, *, calling_pkg: PkgSpec = None) -
 
     Raises:
         InvalidKey: ``key`` breaks the rule above (nothing touches the disk).
-        InvalidName: ``pkg`` or ``calling_pkg`` is not a valid distribution name.
-        DepotError: the space cannot be created because a path on the way is a file.
+        InvalidName: ``pkg`` or ``calling_pkg`` is not a valid distribution name, or
+            its namespace is longer than a folder's name may be (255 bytes).
+        DepotError: the space cannot be created: a file on the way, a full or
+            read-only disk, a permission refused (``errno`` says which).
 
     Example::
 
@@ -68,7 +71,7 @@ def get_scratch(key: str, pkg: PkgSpec = None, *, calling_pkg: PkgSpec = None) -
     """
     check_key(key)
     namespace, parent = _identity.resolve(pkg, calling_pkg, sys._getframe(1).f_globals)
-    return get_space(key, namespace, parent)
+    return get_space(key, check_namespace(namespace), parent)
 
 
 def get_space(key: str, namespace: str, parent: str) -> Path:
@@ -91,23 +94,29 @@ def scratch_path(key: str, pkg: PkgSpec = None) -> Path:
 
     Raises:
         InvalidKey: ``key`` is not a valid space key.
+        InvalidName: ``pkg`` is not a valid distribution name, or too long a folder name.
     """
     check_key(key)
-    namespace = _identity.namespace_of(pkg, sys._getframe(1).f_globals)
+    namespace = check_namespace(_identity.namespace_of(pkg, sys._getframe(1).f_globals))
     return Path(spaces_root()[0], namespace, key)
 
 
 def delete_scratch(key: str, pkg: PkgSpec = None) -> None:
     """Remove space ``key`` of ``pkg`` and everything in it, read-only files included.
 
-    Symlinks inside the space are removed as links; their targets are never touched.
-    No error if the space does not exist.
+    Symlinks inside the space are removed as links; their targets are never touched,
+    nor is a space reached through a link in place of a folder of the depot. No error if
+    the space does not exist. Once it is gone from its name, what could not be removed
+    yet (an NFS ``.nfs*`` file) is left in the depot's trash for gc, with a warning.
 
     Raises:
         InvalidKey: ``key`` is not a valid space key (nothing is deleted).
+        InvalidName: ``pkg`` is not a valid distribution name, or too long a folder name.
+        DepotError: the space is still there (a read-only disk, a permission refused, a
+            link on the way); ``errno`` says why.
     """
     check_key(key)
-    namespace = _identity.namespace_of(pkg, sys._getframe(1).f_globals)
+    namespace = check_namespace(_identity.namespace_of(pkg, sys._getframe(1).f_globals))
     root, depot = _checked_root()
     _remove(os.path.join(root, namespace, key), _trash_root(root, depot))
 
@@ -116,34 +125,69 @@ def clear_scratchspaces(pkg: PkgSpec = None) -> None:
     """Remove every space of the user depot, or only those of ``pkg``'s namespace.
 
     Unlike :func:`get_scratch`, ``pkg=None`` means *every* namespace here.
+
+    Raises:
+        InvalidName: ``pkg`` is not a valid distribution name, or too long a folder name.
+        DepotError: a namespace is still there (see :func:`delete_scratch`); every other
+            one was removed first.
     """
+    namespace = None
+    if pkg is not None:
+        namespace = check_namespace(_identity.namespace_of(pkg, sys._getframe(1).f_globals))
     root, depot = _checked_root()
     trash = _trash_root(root, depot)
-    if pkg is None:
-        try:
-            with os.scandir(root) as entries:
-                names = [entry.path for entry in entries]
-        except FileNotFoundError:
-            return
-        for name in names:
-            if os.path.basename(name) != TRASH_DIR:
-                _remove(name, trash)
+    if namespace is not None:
+        _remove(os.path.join(root, namespace), trash)
         return
-    _remove(os.path.join(root, _identity.namespace_of(pkg, sys._getframe(1).f_globals)), trash)
+    try:
+        with os.scandir(root) as entries:
+            names = [entry.path for entry in entries]
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise DepotError.of(root, "cannot list the namespaces", exc) from exc
+    errors: list[DepotError] = []
+    for name in sorted(names):
+        if os.path.basename(name) != TRASH_DIR:
+            try:
+                _remove(name, trash)
+            except DepotError as exc:
+                errors.append(exc)
+    if errors:
+        first = errors[0]
+        if len(errors) == 1:
+            raise first
+        raise DepotError(
+            root, f"{len(errors)} namespaces are still there; first: {first}", first.errno
+        ) from first
 
 
 def _remove(path: str, trash: str) -> None:
-    from . import _fs  # noqa: PLC0415 - deleting is not on the import-time path
+    """Remove ``path`` by way of ``trash``; raise if it is still there.
 
-    failed = _fs.remove_tree(path, trash)
-    if failed:
-        from ._warn import count, warn_once  # noqa: PLC0415 - failures only
+    What could not be removed once it left its name stays in the trash, with a warning.
+    """
+    from . import _remove  # noqa: PLC0415 - deleting is not on the import-time path
+    from ._warn import count  # noqa: PLC0415 - failures only
 
-        warn_once(
-            "remove",
-            f"could not remove {count(len(failed), 'entry', 'entries')} of {path} "
-            f"(first: {failed[0]}); they are left in {trash} for gc to retry",
-        )
+    failed = _remove.remove_tree(path, trash)
+    if not failed:
+        return
+    entries = count(len(failed), "entry", "entries")
+    if os.path.lexists(path):
+        first = failed[0]
+        code = first.errno if isinstance(first, _remove.Failure) else None
+        cause = first.error if isinstance(first, _remove.Failure) else None
+        raise DepotError(
+            path, f"it is still there: {entries} could not be removed (first: {first})", code
+        ) from cause
+    from ._warn import warn_once  # noqa: PLC0415 - failures only
+
+    warn_once(
+        "remove",
+        f"{path} is deleted, but {entries} of it could not be removed (first: "
+        f"{failed[0]}); they are left in {trash} for gc to retry",
+    )
 
 
 def scratch_dir(*parts: str) -> Path:

@@ -30,34 +30,60 @@ class InvalidKey(ScratchspacesError, ValueError):  # noqa: N818 - named like pac
         return (type(self), (self.key,))
 
 
+_PEP508 = (
+    "a distribution name is letters, digits, '.', '_' and '-', starting and ending with a "
+    "letter or digit (PEP 508)"
+)
+
+
 class InvalidName(ScratchspacesError, ValueError):  # noqa: N818 - named like packaging's InvalidName
-    """A package name that is not a valid PEP 508 distribution name."""
+    """A package name that is not a valid PEP 508 distribution name, or cannot be a folder.
 
-    def __init__(self, name: object) -> None:
+    ``rule`` is the rule it breaks; by default the PEP 508 one.
+    """
+
+    def __init__(self, name: object, rule: str | None = None) -> None:
         self.name = name
-        super().__init__(
-            f"invalid package name {name!r}: a distribution name is letters, digits, "
-            "'.', '_' and '-', starting and ending with a letter or digit (PEP 508)"
-        )
+        self.rule = rule
+        super().__init__(f"invalid package name {name!r}: {rule or _PEP508}")
 
-    def __reduce__(self) -> tuple[type[InvalidName], tuple[object]]:
-        return (type(self), (self.name,))
+    def __reduce__(self) -> tuple[type[InvalidName], tuple[object, str | None]]:
+        return (type(self), (self.name, self.rule))
 
 
 class DepotError(ScratchspacesError, OSError):
-    """A depot or the directory for a space cannot be used (for example it is a file)."""
+    """A depot, a space or a store cannot be used or written.
 
-    def __init__(self, path: str, reason: str) -> None:
+    A file or a link where a folder should be, a full or read-only disk, a permission
+    refused. ``errno`` is the operating system's error number when one caused it (so
+    ``exc.errno == errno.ENOSPC`` tells a full disk), else None; the ``OSError`` it came
+    from is its ``__cause__``.
+    """
+
+    def __init__(self, path: str, reason: str, errno: int | None = None) -> None:
+        if errno is None:
+            super().__init__(f"cannot use {path!r}: {reason}")
+        else:
+            super().__init__(errno, reason, path)
         self.path = path
         self.reason = reason
-        super().__init__(f"cannot use {path!r}: {reason}")
+
+    @classmethod
+    def of(cls, path: str, what: str, exc: OSError) -> DepotError:
+        """Return the error for the OS refusing ``what`` at ``path``, with ``exc``'s errno.
+
+        ``exc`` itself when it is one already. Raise it ``from exc``.
+        """
+        if isinstance(exc, DepotError):
+            return exc
+        return cls(path, f"{what}: {exc.strerror or exc}", exc.errno)
 
     def __str__(self) -> str:
         # OSError.__str__ would print the args tuple; keep the sentence.
         return f"cannot use {self.path!r}: {self.reason}"
 
-    def __reduce__(self) -> tuple[type[DepotError], tuple[str, str]]:
-        return (type(self), (self.path, self.reason))
+    def __reduce__(self) -> tuple[type[DepotError], tuple[str, str, int | None]]:
+        return (type(self), (self.path, self.reason, self.errno))
 
 
 class AmbiguousModule(ScratchspacesError, ValueError):  # noqa: N818 - reads as a state, like InvalidKey

@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import _depot, _fs, _locks, _names
+from .. import _depot, _fs, _locks, _names, _remove
 from .._depot import ARTIFACTS_DIR
 from .._treehash import tree_hash
 from ..errors import DepotError, UnsupportedFile
@@ -44,7 +44,10 @@ def roots() -> list[str]:
 
 
 def trash_root(root: str) -> str:
-    """Return where removals from ``root`` are renamed first (same filesystem)."""
+    """Return where removals from ``root`` are renamed first (same filesystem).
+
+    Never emptied through a link: one in its place is removed as a link (``_remove.own_folder``).
+    """
     if _directory.get() is not None:
         return os.path.join(root, ".trash")
     return os.path.join(os.path.dirname(root), _depot.TRASH_DIR)
@@ -92,7 +95,9 @@ def remove_artifact(hash: str) -> None:
 
     Raises:
         DepotError: the artifact is only in a read-only depot (a later entry of
-            ``SCRATCHSPACES_DEPOT_PATH``), which this library never writes.
+            ``SCRATCHSPACES_DEPOT_PATH``), which this library never writes; or some of
+            it could not be removed (a read-only disk, a link in place of a folder on
+            the way, which is never followed), with the ``errno`` of the first failure.
     """
     hash_ = _names.check_hash(hash)
     root = user_root()
@@ -100,7 +105,12 @@ def remove_artifact(hash: str) -> None:
     if os.path.lexists(path):
         failures = _fs.remove_tree(path, trash_root(root))
         if failures:
-            raise DepotError(path, f"could not remove {len(failures)} entries: {failures[0]}")
+            first = failures[0]
+            where = "it is still there" if os.path.lexists(path) else "left in the trash"
+            failure = first if isinstance(first, _remove.Failure) else _remove.Failure(first)
+            raise DepotError(
+                path, f"could not remove {len(failures)} entries ({where}): {first}", failure.errno
+            ) from failure.error
         return
     elsewhere = find(hash_)
     if elsewhere is not None:
@@ -125,7 +135,7 @@ def install_lock(root: str, hash_: str) -> Iterator[None]:
     path = os.path.join(root, f".{hash_}.lock")
 
     def unusable(exc: OSError) -> DepotError:
-        return DepotError(root, f"cannot take the install lock {path}: {exc.strerror}")
+        return DepotError(root, f"cannot take the install lock {path}: {exc.strerror}", exc.errno)
 
     with _locks.exclusive(path, unusable=unusable):
         yield
@@ -144,10 +154,17 @@ def install_locks(root: str) -> list[str]:
 
 
 def publish(tmp: str, hash_: str, root: str) -> Path:
-    """Make ``tmp`` read-only and rename it to ``<root>/<hash_>``; the result counts."""
-    _fs.make_read_only(tmp)
+    """Make ``tmp`` read-only and rename it to ``<root>/<hash_>``; the result counts.
+
+    Raises:
+        DepotError: the disk refused (read-only, no permission); ``errno`` says why.
+    """
     target = os.path.join(root, hash_)
-    _fs.publish_directory(tmp, target)
+    try:
+        _fs.make_read_only(tmp)
+        _fs.publish_directory(tmp, target)
+    except OSError as exc:
+        raise DepotError.of(target, "cannot publish the artifact", exc) from exc
     return Path(target)
 
 
@@ -163,13 +180,18 @@ def create_artifact(fn: Callable[[Path], object]) -> str:
     Raises:
         NotADirectoryError: ``fn`` left no directory at ``path``.
         UnsupportedFile: ``fn`` left a FIFO, socket or device in it.
+        DepotError: the store cannot be written (a full or read-only disk, no
+            permission); ``errno`` says why.
         Exception: whatever ``fn`` raised; nothing is left behind.
     """
     root = user_root()
     with _locks.temporary(root, "create") as tmp:
         work = os.path.join(tmp, "work")
-        os.mkdir(work)
-        os.chmod(work, 0o755)  # noqa: S103 - published for every reader, whatever the umask
+        try:
+            os.mkdir(work)
+            os.chmod(work, 0o755)  # noqa: S103 - published for every reader, whatever the umask
+        except OSError as exc:
+            raise DepotError.of(root, "cannot create an artifact", exc) from exc
         fn(Path(work))
         hash_ = tree_hash(_still_a_directory(work))
         publish(work, hash_, root)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime, timezone
+from errno import ENOENT
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from .. import _fs, _locks, _names, _records, _toml
@@ -190,7 +191,9 @@ def check_args(artifacts_toml: str | os.PathLike[str], name: object) -> str:
         )
     toml = os.path.abspath(os.fspath(artifacts_toml))
     if not os.path.isdir(os.path.dirname(toml)):
-        raise FileNotFoundError(f"the directory of the binding file {toml} does not exist")
+        raise DepotError(
+            os.path.dirname(toml), f"the folder of the binding file {toml} does not exist", ENOENT
+        )
     return toml
 
 
@@ -225,6 +228,9 @@ def bind_locked(
             raise ArtifactNotFound(id_, f"not in the content cache ({where})")
         files = _store.reached(path) if _store.kind_of(path) == "directory" else None
         record = format_record(id_, Use(toml, name), time.time(), files)
-        _records.append(usage_path(store), record)
+        try:
+            _records.append(usage_path(store), record)
+        except OSError as exc:
+            raise DepotError.of(usage_path(store), "cannot record the binding", exc) from exc
         data[name] = {"sha256": id_}
         write(toml, data)

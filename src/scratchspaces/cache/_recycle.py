@@ -13,10 +13,14 @@ Under the store's lock, the one binders append their records under:
    before it);
 5. rewrite the records and the orphanage; rename what goes into ``<store>/.trash``.
 
-The trash is emptied after the lock is released. While a recorded binding file cannot
-be parsed, its records are kept as they are: what it binds is unknown, and deleting is
-the one mistake that costs data. An entry named by a damaged record starts a new grace
-period.
+The trash is emptied after the lock is released, and what crashed writers left (stale
+temporaries, lock files, the temporaries of interrupted atomic writes) is removed.
+Nothing is deleted through a link: a store reached through one is refused, and a link
+in place of its trash or its ``locks`` is removed as a link, never followed.
+
+While a recorded binding file cannot be parsed, its records are kept as they are: what
+it binds is unknown, and deleting is the one mistake that costs data. An entry named by
+a damaged record starts a new grace period.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .. import _collect, _fs, _locks, _toml
+from .. import _collect, _fs, _locks, _remove, _toml
 from .._collect import GCReport
 from .._depot import TRASH_DIR
 from ..errors import InvalidArtifactsToml, ScratchspacesError
@@ -177,7 +181,10 @@ def recycle(
     orphanage = _store.orphanage_path(store)
     if not os.path.isdir(store):
         return GCReport()
-    sweep = _collect.Sweep(os.path.join(store, TRASH_DIR), dry_run=dry_run)
+    trash = os.path.join(store, TRASH_DIR)
+    if not dry_run:
+        _remove.own_folder(trash)  # a link there goes first, so nothing behind it is counted
+    sweep = _collect.Sweep(trash, dry_run=dry_run)
     sweep.empty_trash()
     with contextlib.nullcontext() if dry_run else _store.store_lock(store, lock_timeout):
         grace.known = _collect.read_orphanage(orphanage)
@@ -221,15 +228,22 @@ def _warn(decided: CachePlan) -> None:
 
 
 def _remove_stale(store: str, now: datetime) -> list[str]:
-    """Remove what crashed creators left, if nobody holds it: temporaries, lock files.
+    """Remove what crashed creators and writers left: temporaries, lock files.
 
     Only what is more than a day old: a creator still running (a download of a day and
-    more) holds its temporary's lock, a downloader its URL's.
+    more) holds its temporary's lock, a downloader its URL's. The temporaries of atomic
+    writes (``usage.toml``, ``orphaned.toml`` in the store; binding files in the spaces
+    beside it) are removed by age alone, since a writer in flight may hold no lock
+    that excludes (NFS, another machine).
     """
     stamp = now.timestamp()
     locks = os.path.join(store, _store.LOCKS_DIR)
-    paths = [os.path.join(locks, name) for name in _fs.listdir(locks)]
-    _locks.sweep_lock_files(paths, stamp, min_age=_locks.STALE_AFTER)
+    if _remove.own_folder(locks):
+        paths = [os.path.join(locks, name) for name in _fs.listdir(locks)]
+        _locks.sweep_lock_files(paths, stamp, min_age=_locks.STALE_AFTER)
+    spaces = os.path.dirname(store)  # the store and every binding space beside it
+    for name in _fs.listdir(spaces):
+        _locks.sweep_abandoned_writes(os.path.join(spaces, name), spaces, stamp)
     return _locks.sweep_temporaries(store, stamp, os.path.join(store, TRASH_DIR))
 
 

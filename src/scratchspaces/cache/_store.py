@@ -17,12 +17,13 @@ the lock the usage records and recycling take.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import time
 from typing import TYPE_CHECKING
 
-from .. import _depot, _fs, _locks, _names, _spaces
+from .. import _depot, _fs, _locks, _names, _remove, _spaces
 from ..errors import DepotError
 
 if TYPE_CHECKING:
@@ -90,9 +91,19 @@ def link_target(id_: str, depth: int) -> str:
 
 
 def ensure_store(store: str) -> None:
-    """Create the store's directories, with a clear error if a file is in the way."""
+    """Create the store's directories, with a clear error if a file is in the way.
+
+    A link in place of ``locks`` is replaced by a real folder (see ``_remove.own_folder``):
+    lock files are swept, and never through a link.
+
+    Raises:
+        DepotError: a file in the way, or a full or read-only disk.
+    """
     _fs.make_dirs(os.path.join(store, ENTRIES_DIR))
-    _fs.make_dirs(os.path.join(store, LOCKS_DIR))
+    locks = os.path.join(store, LOCKS_DIR)
+    if os.path.islink(locks):
+        _remove.own_folder(locks)
+    _fs.make_dirs(locks)
 
 
 def store_lock(store: str, timeout: float = LOCK_TIMEOUT) -> BaseFileLock:
@@ -143,6 +154,8 @@ def entries_on_disk(store: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for prefix in _fs.listdir(root):
         folder = os.path.join(root, prefix)
+        if os.path.islink(folder):
+            continue  # not the store's: entries live in real folders only
         for name in _fs.listdir(folder):
             if _names.is_id(name) and name.startswith(prefix) and len(prefix) == 2:
                 found[name] = os.path.join(folder, name)
@@ -205,7 +218,31 @@ def kind_of(path: str) -> str:
     return "executable" if path.endswith(_names.EXEC_SUFFIX) else "file"
 
 
+def top_of(store: str) -> str:
+    """Return the depot ``store`` is in, or the root of ``with_scratch_directory``."""
+    for depot in _depot.depot_strings():
+        if store == store_of_depot(depot):
+            return depot
+    return os.path.dirname(os.path.dirname(store))
+
+
 def check_store(store: str) -> None:
-    """Raise a clear error if the store's path is unusable (a file in the way)."""
+    """Raise a clear error if the store's path is unusable for recycling.
+
+    A file in its place; or a link in place of a folder from the depot down to the
+    store's entries (``scratchspaces``, the library's namespace, the store, its
+    ``artifacts``): recycling would delete what the link points to, so it refuses.
+
+    Raises:
+        DepotError: either of those (``errno`` ``ELOOP`` for a link).
+    """
     if os.path.lexists(store) and not os.path.isdir(store):
         raise DepotError(store, "the content cache's store is not a directory")
+    top = top_of(store)
+    if _remove.linked_below(top, os.path.join(store, ENTRIES_DIR)):
+        raise DepotError(
+            store,
+            f"a link (or a file) stands in place of a folder between {top} and the "
+            "store's entries; the content cache is never recycled through a link",
+            errno.ELOOP,
+        )

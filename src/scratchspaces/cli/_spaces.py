@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from .. import _depot, _identity, _inventory, _names, _sitedir, _spaces
+from ..errors import DepotError
 from ._output import UsageError, format_bytes, json_option, plural, print_json, print_table
 
 if TYPE_CHECKING:
@@ -63,7 +64,16 @@ def _cmd_clear(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in {"y", "yes"}:
             print("Nothing deleted.")
             return 1
-    _spaces.clear_scratchspaces()
+    try:
+        _spaces.clear_scratchspaces()
+    except DepotError:
+        # Say only what is really gone: the error line tells what is still there.
+        left = {i.path for i in _inventory.inventory(depot)}
+        gone = [i for i in infos if i.path not in left]
+        if gone:
+            freed = format_bytes(sum(i.size for i in gone))
+            print(f"Deleted {plural(len(gone), 'scratch space')} ({freed}) of {len(infos)}.")
+        raise
     print(f"Deleted {what}.")
     return 0
 
