@@ -17,7 +17,7 @@ import scratchspaces
 from _depots import cache_entries, cache_store, read_tree
 from _fills import dataset, file_writer, writer
 from _git import blob_sha256
-from scratchspaces import _records, cache
+from scratchspaces import _records, _warn, cache
 from scratchspaces.cache import _bindings, _recycle, _store
 from scratchspaces.errors import ScratchspacesWarning
 
@@ -62,7 +62,8 @@ def test_damaged_usage_records_and_unreadable_binding_files_are_read_around(
 ) -> None:
     """Garbage and a torn record in usage.toml cost a warning: records after them still
     count, nothing a damaged record names is deleted, and an unreadable binding file keeps
-    its entries bound; an entry with no record at all is still freed."""
+    its entries bound. Garbage that does not say which entry it was may have named any:
+    nothing is freed in that run, and an entry with no record at all is freed in the next."""
     toml = tmp_path / "Artifacts.toml"
     ids = {k: cache.create_my_artifact(file_writer(k.encode())) for k in ("k1", "k2", "k3", "u")}
     torn = cache.create_my_artifact(writer({"t1.txt": b"t1\n", "t2.txt": b"t2\n"}))
@@ -91,14 +92,21 @@ def test_damaged_usage_records_and_unreadable_binding_files_are_read_around(
     assert "cannot be read" in messages
 
     path = cache.my_artifact_path
-    assert report.deleted == {path(ids["u"]): 1}
+    assert report.deleted == {}
+    assert path(ids["u"]) in report.orphaned
     kept = {path(ids[k]) for k in ("k1", "k2", "k3")} | {path(held)}
     assert kept <= set(report.kept)
     assert path(torn) in report.orphaned
     assert read_tree(path(torn)) == {"t1.txt": b"t1\n", "t2.txt": b"t2\n"}
-    assert set(cache_entries(depot)) == set(ids.values()) - {ids["u"]} | {
+    assert set(cache_entries(depot)) == set(ids.values()) | {
         torn,
         held,
         blob_sha256(b"t1\n"),
         blob_sha256(b"t2\n"),
     }
+
+    _warn.reset()  # the unreadable binding file warns again
+    with pytest.warns(scratchspaces.ScratchspacesWarning, match="cannot be read"):
+        report = cache.find_orphanages(collect_delay=timedelta(0))
+    assert path(ids["u"]) in report.deleted  # the damage is gone: judged on the records
+    assert kept <= set(report.kept)

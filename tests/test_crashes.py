@@ -902,19 +902,7 @@ def _gc(world: World, injector: Injector) -> Crashes:
     )
 
 
-@pytest.mark.parametrize(
-    "kind",
-    kinds(
-        whole="issue 12: gc's recycling of the cache renames due entries into <store>/.trash "
-        "in id order (cache/_recycle.py recycle(): sweep.move(doomed), doomed sorted by id "
-        "by Plan.settle), so the due file entry z (3a40...) goes before the due directory "
-        "entry c379... that links to it; killed between the two renames (N=72-76), c379... "
-        "stays in place with z.csv dangling, against the README's 'a file entry that a "
-        "directory entry on disk links to is never deleted before that directory'. A "
-        "bind_my_artifact of c379... in that window succeeds and the next recycling keeps it "
-        "bound, with z.csv dangling for good",
-    ),
-)
+@pytest.mark.parametrize("kind", kinds())
 def test_gc(world: World, kind: str) -> None:
     check("gc()", kind, world, _gc)
 
@@ -1143,17 +1131,7 @@ def _recycling(world: World, injector: Injector) -> Crashes:
     )
 
 
-@pytest.mark.parametrize(
-    "kind",
-    kinds(
-        whole="issue 12: recycling renames due entries into <store>/.trash in id order "
-        "(cache/_recycle.py recycle(): sweep.move(doomed)), so the due file entry z "
-        "(3a40...) goes before the due directory entry c379... linking to it; killed at "
-        "N=7-11 (after the rename of z, up to that of c379...), c379... stays in place with "
-        "z.csv dangling (README: a file entry a directory entry on disk links to is never "
-        "deleted before that directory); bound in that window, it stays broken for good",
-    ),
-)
+@pytest.mark.parametrize("kind", kinds())
 def test_find_orphanages(world: World, kind: str) -> None:
     check("find_orphanages", kind, world, _recycling)
 

@@ -141,13 +141,6 @@ def test_every_operation_works_or_raises_a_scratchspaces_oserror(
     condition: str, operation: str, small: Tmpfs, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """On a full or read-only depot, each operation works or raises one of our errors."""
-    if (condition, operation) == ("blocks", "ensure_artifact_installed"):
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="extraction (artifacts/_tar.py) lets ENOSPC out as a bare OSError",
-                strict=False,
-            )
-        )
     world = World(small, tmp_path)
     _impose(small, condition)
     with warnings.catch_warnings(record=True):

@@ -678,9 +678,9 @@ def fuzz(kind: str, ops: tuple[Op, ...], *, stamps: bool = True, which: str = ""
 
 
 # --- what fuzzing found ----------------------------------------------------------------------
-# Minimal failing inputs, each pinned twice: as a case of its own below (xfail, strict, so a
-# fix shows), and as an explicit example of its kind's fuzz test (so that test fails
-# deterministically while any of them does, instead of whenever Hypothesis finds it again).
+# Minimal inputs that once made a collector delete what a damaged record named, or crash,
+# each pinned twice: as a case of its own below, and as an explicit example of its kind's
+# fuzz test (so that a regression fails deterministically, not when Hypothesis finds it).
 
 NUL_TAIL = (NulFill(At(record=0, line=2)),)  # NULs from the first record's time line on
 TWO_BOUNDARIES = (Flip(At(record=1), 1), Flip(At(record=0), 1))  # "\n[[" -> "\v[[", twice
@@ -694,7 +694,7 @@ CUT_HEADER = (Truncate(At(record=0, line=1, offset=5)),)  # "\n[[\"5": the id cu
 BAD_UTF8_TOML = (ReplaceChar(0, "toml", 5, b"\xff"),)
 DEEP_NEST = (ReplaceValue(0, 0, Run(b"", b"[", 1000, b"")),)  # "<first key> = [[[[..."
 
-# Why each fails (issue 12, items 4 to 7, as fuzzing still finds them).
+# What each did before it was fixed.
 SALVAGES_ONE = "Reader.slow salvages one key per chunk: the records merged into it are lost"
 WHY = {
     "access-nul-tail": f"NULs from the first record's time line to the end: {SALVAGES_ONE}; "
@@ -725,21 +725,8 @@ WHY = {
     "to be read'): tomli 2 deprecates free-form arguments, so any deep nest costs a "
     "DeprecationWarning, an error under -W error (this suite's filterwarnings)",
 }
-ON_TOMLI = pytest.mark.xfail(
-    sys.version_info < (3, 11), strict=True, reason=WHY["orphanage-deep-nest"]
-)
-
-
-def _pinned(prefix: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(
-        strict=True, reason=f"its pinned examples fail: see test_known_damage[{prefix}-*]"
-    )
-
-
 KNOWN = [
-    pytest.param(
-        kind, ops, options, id=name, marks=pytest.mark.xfail(strict=True, reason=WHY[name])
-    )
+    pytest.param(kind, ops, options, id=name)
     for name, kind, ops, options in [
         ("access-nul-tail", "access_log", NUL_TAIL, {"stamps": False}),
         ("access-two-boundaries", "access_log", TWO_BOUNDARIES, {"stamps": False}),
@@ -754,7 +741,7 @@ KNOWN = [
         ("cache-bad-utf8-toml", "cache_usage", BAD_UTF8_TOML, {}),
     ]
 ]
-KNOWN.append(pytest.param("orphanage", DEEP_NEST, {}, id="orphanage-deep-nest", marks=ON_TOMLI))
+KNOWN.append(pytest.param("orphanage", DEEP_NEST, {}, id="orphanage-deep-nest"))
 
 
 @pytest.mark.parametrize(("kind", "ops", "options"), KNOWN)
@@ -783,7 +770,6 @@ def counted(kind: str, ops: tuple[Op, ...], *, stamps: bool = True, which: str =
     fuzz(kind, ops, stamps=stamps, which=which)
 
 
-@_pinned("access")
 @fuzzing
 @given(ops=damages, stamps=st.booleans())
 @example(ops=NUL_TAIL, stamps=False)
@@ -795,7 +781,6 @@ def test_access_log(ops: tuple[Op, ...], stamps: bool) -> None:
     counted("access_log", ops, stamps=stamps)
 
 
-@ON_TOMLI
 @fuzzing
 @given(ops=damages)
 @example(ops=DEEP_NEST)
@@ -803,7 +788,6 @@ def test_orphanage(ops: tuple[Op, ...]) -> None:
     counted("orphanage", ops)
 
 
-@ON_TOMLI
 @fuzzing
 @given(ops=damages)
 @example(ops=DEEP_NEST)
@@ -811,7 +795,6 @@ def test_cache_orphanage(ops: tuple[Op, ...]) -> None:
     counted("cache_orphanage", ops)
 
 
-@_pinned("artifacts")
 @fuzzing
 @given(ops=damages, stamps=st.booleans())
 @example(ops=NUL_LAST, stamps=False)
@@ -821,7 +804,6 @@ def test_artifact_usage(ops: tuple[Op, ...], stamps: bool) -> None:
     counted("artifact_usage", ops, stamps=stamps)
 
 
-@_pinned("cache")
 @fuzzing
 @given(ops=damages)
 @example(ops=NUL_FIRST)
@@ -831,7 +813,6 @@ def test_cache_usage(ops: tuple[Op, ...]) -> None:
     counted("cache_usage", ops)
 
 
-@ON_TOMLI
 @fuzzing
 @given(ops=damages, which=st.sampled_from(["project", "space"]))
 @example(ops=DEEP_NEST, which="project")
@@ -839,7 +820,6 @@ def test_artifact_bindings(ops: tuple[Op, ...], which: str) -> None:
     counted("artifact_bindings", ops, which=which)
 
 
-@ON_TOMLI
 @fuzzing
 @given(ops=damages, which=st.sampled_from(["binder", "app"]))
 @example(ops=DEEP_NEST, which="app")
@@ -865,12 +845,7 @@ CLI_CASES = [
         (ReplaceValue(0, "parent_projects", Run(b"", b"[", 6000, b"")),),
         id="access-nest",
     ),
-    pytest.param(
-        "access_log",
-        YEAR_ONE,
-        id="access-year-one",
-        marks=pytest.mark.xfail(strict=True, reason=WHY["access-year-one"]),
-    ),
+    pytest.param("access_log", YEAR_ONE, id="access-year-one"),
     pytest.param("orphanage", (Insert(At(0, 0, 3), INVALID_UTF8[0]),), id="orphanage-bad-utf8"),
     pytest.param(
         "cache_usage", (Insert(At(0, 2), Run(b"x = ", b"[", 6000, b"\n")),), id="cache-nest"

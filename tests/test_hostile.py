@@ -152,11 +152,6 @@ def test_a_link_in_place_of_the_depots_trash_is_removed_not_emptied(
     assert _warned(caught, str(depot / ".trash"), "link")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_collect.Sweep.empty_trash sizes what it lists through the link before "
-    "_fs.empty_trash removes the link, so the report counts the canary as freed",
-)
 def test_a_link_in_place_of_the_depots_trash_frees_nothing_in_the_report(
     depot: Path, tmp_path: Path, canary: Callable[[], None]
 ) -> None:
@@ -257,28 +252,14 @@ def test_a_link_in_place_of_an_artifacts_directorys_trash_is_removed_not_emptied
 @pytest.mark.parametrize(
     "where",
     [
-        pytest.param(
-            "scratchspaces",  # canary/ns/key looks like a space never recorded
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="gc's tidying (_gc._tidy) removes the empty folders of the canary "
-                "through the link: os.rmdir of each empty 'namespace'",
-            ),
-        ),
+        "scratchspaces",  # canary/ns/key looks like a space never recorded
         "scratchspaces/ns",  # canary/key... : a namespace
         "artifacts",  # canary/<hash>: an artifact nothing binds; .tmp-create-*, .<hash>.lock
         "scratchspaces/scratchspaces",  # canary/_cache/artifacts/ab/<id>: a cache entry
         "scratchspaces/scratchspaces/_cache",  # canary/artifacts/ab/<id>, usage.lock
         "scratchspaces/scratchspaces/_cache/artifacts",  # canary/ab/<id>
         f"scratchspaces/scratchspaces/_cache/artifacts/{ID[:2]}",  # canary/<id>
-        pytest.param(
-            "logs",  # canary/notes.tmp-<dead pid>-ab@<this host>: a dead writer's temporary
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="gc sweeps abandoned temporaries in logs/ through the link "
-                "(_gc._tidy -> _collect.sweep_abandoned), and writes its logs there",
-            ),
-        ),
+        "logs",  # canary/notes.tmp-<dead pid>-ab@<this host>: a dead writer's temporary
     ],
 )
 def test_gc_deletes_nothing_through_a_link_in_place_of_a_depot_folder(

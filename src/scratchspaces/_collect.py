@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import _fs, _owners, _records, _toml
+from . import _fs, _owners, _records, _remove, _toml
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -177,7 +177,7 @@ class Sweep:
         Returns what was removed (by its name in the trash) and the bytes it freed: a
         collection that could not finish, on a full disk say, is counted by the next.
         """
-        if self.dry_run:
+        if self.dry_run or not _remove.own_folder(self.trash_root):
             return {}
         sizes = {
             os.path.join(self.trash_root, name): _fs.tree_size(os.path.join(self.trash_root, name))

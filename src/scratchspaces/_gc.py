@@ -190,15 +190,23 @@ def _prune_stamps(
 def _tidy(depot: str) -> None:
     """Remove empty namespaces, and what a writer killed mid-write left in ``logs``."""
     root = os.path.join(depot, _depot.SPACES_DIR)
-    for namespace in _fs.listdir(root):
-        with contextlib.suppress(OSError):
-            os.rmdir(os.path.join(root, namespace))  # only succeeds when empty
+    if not os.path.islink(root):  # never through a link: its folders are not ours
+        for namespace in _fs.listdir(root):
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.join(root, namespace))  # only succeeds when empty
     _collect.sweep_abandoned(_depot.logs_dir(depot))
 
 
 def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, user: bool) -> GCReport:
     _depot.check_depot(depot)
     if not os.path.isdir(depot):
+        return GCReport()
+    if os.path.islink(_depot.logs_dir(depot)):
+        # Its logs decide what is deleted and are rewritten: through a link (in a depot
+        # others can write to) they would be someone else's files.
+        from ._warn import warn_once  # noqa: PLC0415 - refusals only
+
+        warn_once("gc-logs-link", f"gc skipped {depot}: its logs folder is a link")
         return GCReport()
     sizes: dict[str, int] = {}
     if rules.max_size is not None:

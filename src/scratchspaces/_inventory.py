@@ -114,14 +114,20 @@ def summarize(depot: str) -> LogSummary:
                 seen[parent] = None
 
     for chunk in _records.chunks_of_file(path):
-        fast = _records.fast(chunk)
+        fast = None if _records.garbled(chunk) else _records.fast(chunk)
         if fast is not None and _records.canonical(fast[1]):
             if fast[3]:
                 reader.debris()
             add(fast[0], fast[1], fast[2])
             continue
         for record in reader.records([chunk]):
-            add(record.key, _records.format_time(record.time.timestamp()), record.parents)
+            try:
+                when = _records.format_time(record.time.timestamp())
+            except (OverflowError, OSError, ValueError):  # a time no clock can give
+                reader.skipped += 1
+                reader.damaged.add(os.path.normpath(record.key))
+                continue
+            add(record.key, when, record.parents)
     spaces_root = os.path.join(depot, SPACES_DIR)
     stamps: dict[str, set[tuple[str, float]]] = {}
     for stamp in _stamps.walk(_accesslog.stamps_dir(depot), 2):

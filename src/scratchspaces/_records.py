@@ -79,7 +79,9 @@ def format_record(key: str, fields: Iterable[tuple[str, str]]) -> bytes:
 
 def append(path: str, data: bytes) -> None:
     """Append ``data`` to ``path`` in one ``write`` on an ``O_APPEND`` descriptor."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+    # Never through a link: a log is the depot's own file, in a folder others may write.
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags | getattr(os, "O_BINARY", 0), 0o644)
     try:
         written = os.write(fd, data)
         if written != len(data):
@@ -107,7 +109,8 @@ def append_stamped(
 
 _BLANK = " \t\r\n"
 # Patterns as text: re compiles (and caches) them on first use, not at import.
-_HEADER = r'\s*\[\[("(?:[^"\\\n]|\\.)*")\]\]'
+_KEY = r'\[\[("(?:[^"\\\n]|\\.)*")\]\]'
+_HEADER = r"\s*" + _KEY
 
 
 def split(text: str) -> list[str]:
@@ -137,6 +140,10 @@ def chunks_of_file(path: str) -> Iterator[str]:
             yield from split(text[:cut])
         if carry:
             yield from split(carry)
+            if not carry.endswith("\n"):
+                # Every record ends a line: a file that does not was cut mid-record, and
+                # whatever followed is lost. A NUL stands for it, read as damage.
+                yield "\x00"
 
 
 def parse_toml(chunk: str) -> dict[str, Any] | None:
@@ -159,6 +166,24 @@ def salvage_key(chunk: str) -> str | None:
     """Return the key of a damaged record whose ``[["<key>"]]`` header survived."""
     header = re.match(_HEADER, chunk)
     return _decode(header.group(1)) if header else None
+
+
+def salvage_keys(chunk: str) -> list[str]:
+    """Return the key of every ``[["<key>"]]`` header in a damaged chunk, wherever it is.
+
+    A line break lost to damage merges two records into one chunk: both are named.
+    """
+    found = (_decode(m.group(1)) for m in re.finditer(_KEY, chunk))
+    return [key for key in found if key is not None]
+
+
+def garbled(chunk: str) -> bool:
+    """Whether ``chunk`` holds what no writer writes: NULs, or bytes that were not UTF-8.
+
+    Such damage may have replaced whole records, and a path read through it may name
+    the wrong thing: nothing read from such a chunk is trusted.
+    """
+    return "\x00" in chunk or "\ufffd" in chunk
 
 
 def salvage_field(chunk: str, name: str) -> str | None:
@@ -205,11 +230,19 @@ _PARENTS_PREFIX = "parent_projects = ["
 
 def parse_time(text: str) -> datetime:
     """Return a TOML date-time as written here (``...Z``) as an aware datetime."""
-    from datetime import datetime  # noqa: PLC0415 - readers only, see the module's docstring
+    from datetime import datetime, timezone  # noqa: PLC0415 - readers only, see the module's docstring
 
     if text.endswith("Z"):  # fromisoformat reads "Z" only from 3.11
         text = text[:-1] + "+00:00"
-    return datetime.fromisoformat(text)
+    when = datetime.fromisoformat(text)
+    # A time without an offset is UTC, as the TOML reader takes it; one that cannot be
+    # given in seconds since the epoch (year 1) is no time for a record.
+    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    try:
+        when.timestamp()
+    except (OverflowError, OSError) as exc:
+        raise ValueError(f"{text} is out of range") from exc
+    return when
 
 
 def canonical(text: str) -> bool:
@@ -308,21 +341,26 @@ class Reader:
         """Parse what the fast reader could not: TOML, else count it as damaged."""
         if is_blank(chunk):
             return []
-        records = _slow(chunk)
+        records = _slow(chunk) if not garbled(chunk) else None
         if records is not None:
             return records
         self.skipped += 1
-        key = salvage_key(chunk)
-        if key is not None:
-            self.damaged.add(os.path.normpath(key))
-        else:
+        keys = salvage_keys(chunk)
+        self.damaged.update(os.path.normpath(key) for key in keys)
+        if not keys or garbled(chunk):
             self.unknown += 1
         return []
 
     def records(self, chunks: Iterable[str]) -> Iterator[Record]:
         """Yield the records of ``chunks``, the fast way where the shape allows."""
         for chunk in chunks:
-            parsed = fast(chunk)
+            if garbled(chunk):
+                # A whole record before the damage is read; the damage is debris.
+                cut = min(i for i in (chunk.find("\x00"), chunk.find("\ufffd")) if i >= 0)
+                whole = fast(chunk[:cut])
+                parsed = (*whole[:3], True) if whole is not None and not whole[3] else None
+            else:
+                parsed = fast(chunk)
             if parsed is not None:
                 try:
                     when = parse_time(parsed[1])

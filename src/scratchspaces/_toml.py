@@ -47,7 +47,7 @@ def loads(text: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except RecursionError as exc:
-        raise TOMLDecodeError("nested too deeply to be read") from exc
+        raise ValueError("nested too deeply to be read") from exc
 
 
 def load(f: BinaryIO) -> dict[str, Any]:

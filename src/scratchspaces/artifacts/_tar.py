@@ -35,7 +35,7 @@ import zlib
 from typing import IO, TYPE_CHECKING, NoReturn
 
 from .. import _fs
-from ..errors import ArchiveError, ScratchspacesError, UnsafeArchive, UnsupportedFile
+from ..errors import ArchiveError, DepotError, ScratchspacesError, UnsafeArchive, UnsupportedFile
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -392,7 +392,7 @@ def extract(tarball: str, dest: str, *, name: str | None = None) -> None:
     except _UNREADABLE as exc:
         raise ArchiveError(state.archive, f"{type(exc).__name__}: {exc}") from exc
     except OSError as exc:
-        if exc.errno not in _NOT_OUR_DISK:
-            raise  # a full disk, a read-only depot: not the archive's fault
+        if exc.errno not in _NOT_OUR_DISK:  # a full or read-only disk: not the archive's
+            raise DepotError.of(dest, "cannot extract the archive", exc) from exc
         raise ArchiveError(state.archive, f"cannot be extracted here: {exc}") from exc
     _check_links(state)

@@ -94,6 +94,8 @@ class Usage(NamedTuple):
     damaged_tomls: set[str]
     """Binding files named by records that could not be read."""
     skipped: int
+    unknown: int = 0
+    """Damaged records that say neither which entry nor which file: they may name any."""
 
 
 def usage_path(store: str) -> str:
@@ -140,20 +142,22 @@ def read_usage(store: str) -> Usage:
     """Read the usage records around whatever is damaged (one warning for all of it)."""
     usage = Usage({}, set(), set(), 0)
     path = usage_path(store)
-    skipped = 0
+    skipped = unknown = 0
     try:
         for chunk in _records.chunks_of_file(path):
             if _records.is_blank(chunk):
                 continue
-            parsed = _parse(chunk)
+            garbled = _records.garbled(chunk)
+            parsed = None if garbled else _parse(chunk)
             if parsed is None:
                 skipped += 1
-                key = _records.salvage_key(chunk)
-                if key is not None and _names.is_id(key):
-                    usage.damaged.add(key)
+                ids = [k for k in _records.salvage_keys(chunk) if _names.is_id(k)]
+                usage.damaged.update(ids)
                 toml = _records.salvage_field(chunk, "toml")
                 if toml is not None:
                     usage.damaged_tomls.add(os.path.normpath(toml))
+                if garbled or not ids or toml is None:
+                    unknown += 1
                 continue
             id_, use, when, files = parsed
             uses = usage.records.setdefault(id_, {})
@@ -165,7 +169,7 @@ def read_usage(store: str) -> Usage:
     _records.warn_skipped(
         "cache-usage-damaged", skipped, path, "; the entries they name are kept for another round"
     )
-    return usage._replace(skipped=skipped)
+    return usage._replace(skipped=skipped, unknown=unknown)
 
 
 def write_usage(

@@ -95,8 +95,10 @@ def binding_files(store: str) -> list[str]:
     return sorted(path for path in found if os.path.isfile(path))
 
 
-def survey(store: str, bindings: Bindings, now: datetime) -> tuple[Standing, set[str]]:
-    """Return the bindings standing (per entry) and the entries of damaged records.
+def survey(store: str, bindings: Bindings, now: datetime) -> tuple[Standing, set[str], bool]:
+    """Return the bindings standing, the entries damaged records name, and whether any hid it.
+
+    A damaged record that hid which entry it named may have named any of them.
 
     The records are checked against the binding files; then every binding file the
     records name, and every package's binding file beside the store, is read for
@@ -127,14 +129,14 @@ def survey(store: str, bindings: Bindings, now: datetime) -> tuple[Standing, set
             if os.path.lexists(path):
                 files = _store.reached(path) if _store.kind_of(path) == "directory" else ()
                 standing.setdefault(bound, {})[use] = (now, tuple(sorted(files)))
-    return standing, usage.damaged
+    return standing, usage.damaged, usage.unknown > 0
 
 
 def plan(store: str, grace: _collect.Grace, gone: Iterable[str] = ()) -> CachePlan:
     """Decide what to keep, orphan and delete in ``store``; change nothing."""
     result = CachePlan()
     bindings = Bindings(gone)
-    standing, damaged = survey(store, bindings, grace.now)
+    standing, damaged, unknown = survey(store, bindings, grace.now)
     on_disk = _store.entries_on_disk(store)
     result.paths = on_disk
     result.records = {i: uses for i, uses in standing.items() if i in on_disk}
@@ -147,7 +149,7 @@ def plan(store: str, grace: _collect.Grace, gone: Iterable[str] = ()) -> CachePl
     result.dirs = dirs
 
     def due(id_: str) -> bool:
-        return grace.judge(result, id_, damaged=id_ in damaged)
+        return grace.judge(result, id_, damaged=unknown or id_ in damaged)
 
     doomed = {i for i in dirs if i not in bound and due(i)}
     reach_bound: set[str] = set()
@@ -189,7 +191,10 @@ def recycle(
     with contextlib.nullcontext() if dry_run else _store.store_lock(store, lock_timeout):
         grace.known = _collect.read_orphanage(orphanage)
         decided = plan(store, grace, gone)
-        doomed = [decided.paths[i] for i in decided.delete]
+        # A directory entry goes before the file entries it links to: a recycling
+        # killed in between leaves no directory entry in place with a dangling link.
+        first = sorted(decided.delete, key=lambda i: i not in decided.dirs)
+        doomed = [decided.paths[i] for i in first]
         sweep.move(doomed, before=_writable)
         if not dry_run:
             _bindings.write_usage(store, decided.records)

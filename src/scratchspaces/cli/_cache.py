@@ -64,7 +64,9 @@ def describe() -> list[dict[str, Any]]:
     from ..cache import _recycle  # noqa: PLC0415 - the readers only here
 
     root = store()
-    standing, _damaged = _recycle.survey(root, _recycle.Bindings(), datetime.now(timezone.utc))
+    standing, _damaged, _unknown = _recycle.survey(
+        root, _recycle.Bindings(), datetime.now(timezone.utc)
+    )
     via: dict[str, list[dict[str, str]]] = {}
     for id_, uses in standing.items():
         for use, (_when, files) in uses.items():
