@@ -5,13 +5,14 @@ leaves the temporary behind. Locks would say whether the writer is still at work
 where locks hold on one machine only (NFS mounted ``nolock``, Lustre ``localflock``),
 removing another machine's temporary in flight makes its rename fail and can lose a
 record. So a temporary's name says which process on which machine writes it,
-``<name>.tmp-<pid>-<random>@<host>``: on the same machine a collector removes it as soon
-as that process is gone; from another machine (or named by an older version), once it
-is a day old.
+``<name>.tmp-<pid>-<random>@<host>.<pid namespace>``: on the same machine (and in the
+same pid namespace) a collector removes it as soon as that process is gone; from
+another machine (or named by an older version), once it is a day old.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 TMP_MARK = ".tmp-"
@@ -23,13 +24,20 @@ _host: str | None = None
 
 
 def host() -> str:
-    r"""Return this machine's name as temporaries spell it (no ``/``, ``\\`` or ``@``)."""
+    """Return this machine's name, and the pid namespace, as temporaries spell them.
+
+    Containers may share a host name, never a pid namespace: a pid is looked up only
+    where it means the same process.
+    """
     global _host  # noqa: PLW0603 - computed once per process, on the write path only
     if _host is None:
         name = os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTERNAME", "")
         import re  # noqa: PLC0415 - once per process, on the write path only
 
-        _host = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:64]
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:64]
+        with contextlib.suppress(OSError):  # not Linux: the host name alone
+            name += f".{os.stat('/proc/self/ns/pid').st_ino}"
+        _host = name
     return _host
 
 
