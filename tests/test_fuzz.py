@@ -693,6 +693,9 @@ NUL_FIRST = (NulRecord(record=0, skip=1),)
 CUT_HEADER = (Truncate(At(record=0, line=1, offset=5)),)  # "\n[[\"5": the id cut short
 BAD_UTF8_TOML = (ReplaceChar(0, "toml", 5, b"\xff"),)
 DEEP_NEST = (ReplaceValue(0, 0, Run(b"", b"[", 1000, b"")),)  # "<first key> = [[[[..."
+# A space inside the key and the line break before it flipped: damaged, with a key
+# salvaged that names no file (the damage changed it).
+CHANGED_KEY = (Insert(At(record=0, line=1, offset=3), b" "), Flip(At(record=0), 1))
 
 # What each did before it was fixed.
 SALVAGES_ONE = "Reader.slow salvages one key per chunk: the records merged into it are lost"
@@ -800,6 +803,7 @@ def test_cache_orphanage(ops: tuple[Op, ...]) -> None:
 @example(ops=NUL_LAST, stamps=False)
 @example(ops=ONE_BOUNDARY, stamps=False)
 @example(ops=BAD_UTF8_KEY, stamps=False)
+@example(ops=CHANGED_KEY, stamps=False)
 def test_artifact_usage(ops: tuple[Op, ...], stamps: bool) -> None:
     counted("artifact_usage", ops, stamps=stamps)
 

@@ -95,8 +95,10 @@ def _plan(
     plan = _SpacePlan()
     doomed: set[str] = set()
     on_disk = [path for path, _namespace, _key in _inventory.spaces_on_disk(depot)]
-    # A record whose key was lost could have named any space: none is judged on it.
-    spare = set(on_disk) if summary.unknown else summary.damaged
+    # A damaged record whose key was lost, or names no space (the damage may have changed
+    # it), could have named any space: none is judged on it.
+    hidden = summary.unknown or not summary.damaged <= set(on_disk)
+    spare = set(on_disk) if hidden else summary.damaged
     for path in on_disk:
         recorded = summary.spaces.get(path)
         alive = [p for p in recorded.parents if os.path.exists(p)] if recorded else []

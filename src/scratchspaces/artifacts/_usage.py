@@ -91,8 +91,12 @@ def recorded(depot: str) -> Recorded:
     for record in reader.records(_records.chunks_of_file(path)):
         add(record.key, record.time)
     reader.warn(path)
-    for toml in reader.damaged:  # its path survived: what it binds is still bound
-        add(toml, datetime.now(timezone.utc))
+    lost = 0
+    for toml in reader.damaged:
+        if os.path.isfile(toml):  # its path survived: what it binds is still bound
+            add(toml, datetime.now(timezone.utc))
+        else:  # the damage may have changed the path itself: it may have named any
+            lost += 1
     seen: set[tuple[str, float]] = set()
     for stamp in _stamps.walk(stamps_dir(depot), 0):
         if not stamp.temporary:
@@ -100,7 +104,7 @@ def recorded(depot: str) -> Recorded:
             if stamp.content is not None:
                 add(stamp.content, datetime.fromtimestamp(stamp.mtime, timezone.utc))
     usage = {toml: when for toml, when in latest.items() if os.path.isfile(toml)}
-    return Recorded(usage, seen, reader.unknown)
+    return Recorded(usage, seen, reader.unknown + lost)
 
 
 def record_usage(path: str, *, locked_already: bool = False, binding: bool = False) -> None:

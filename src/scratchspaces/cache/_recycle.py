@@ -129,7 +129,9 @@ def survey(store: str, bindings: Bindings, now: datetime) -> tuple[Standing, set
             if os.path.lexists(path):
                 files = _store.reached(path) if _store.kind_of(path) == "directory" else ()
                 standing.setdefault(bound, {})[use] = (now, tuple(sorted(files)))
-    return standing, usage.damaged, usage.unknown > 0
+    # A damaged record naming a file that is not there may have had its path changed.
+    missing = any(not os.path.isfile(toml) for toml in usage.damaged_tomls)
+    return standing, usage.damaged, usage.unknown > 0 or missing
 
 
 def plan(store: str, grace: _collect.Grace, gone: Iterable[str] = ()) -> CachePlan:
@@ -147,9 +149,10 @@ def plan(store: str, grace: _collect.Grace, gone: Iterable[str] = ()) -> CachePl
             bound.update(files)
     dirs = {i for i, p in on_disk.items() if os.path.isdir(p) and not os.path.islink(p)}
     result.dirs = dirs
+    hidden = unknown or not damaged <= on_disk.keys()  # a damaged id may have been changed
 
     def due(id_: str) -> bool:
-        return grace.judge(result, id_, damaged=unknown or id_ in damaged)
+        return grace.judge(result, id_, damaged=hidden or id_ in damaged)
 
     doomed = {i for i in dirs if i not in bound and due(i)}
     reach_bound: set[str] = set()
