@@ -696,6 +696,10 @@ DEEP_NEST = (ReplaceValue(0, 0, Run(b"", b"[", 1000, b"")),)  # "<first key> = [
 # A space inside the key and the line break before it flipped: damaged, with a key
 # salvaged that names no file (the damage changed it).
 CHANGED_KEY = (Insert(At(record=0, line=1, offset=3), b" "), Flip(At(record=0), 1))
+# "[[" of the second header flipped to "Z[": its record merges into the first, unnamed.
+FLIPPED_HEADER = (Flip(At(record=1, line=1, offset=0), 1),)
+# A byte of a key flipped into a control character (DEL): read as it stands, another path.
+CONTROL_IN_KEY = (Flip(At(record=0, line=1, offset=14), 5),)
 
 # What each did before it was fixed.
 SALVAGES_ONE = "Reader.slow salvages one key per chunk: the records merged into it are lost"
@@ -780,6 +784,7 @@ def counted(kind: str, ops: tuple[Op, ...], *, stamps: bool = True, which: str =
 @example(ops=BAD_UTF8_KEY, stamps=False)
 @example(ops=BAD_UTF8_PARENT, stamps=False)
 @example(ops=YEAR_ONE, stamps=True)
+@example(ops=CONTROL_IN_KEY, stamps=False)
 def test_access_log(ops: tuple[Op, ...], stamps: bool) -> None:
     counted("access_log", ops, stamps=stamps)
 
@@ -804,6 +809,7 @@ def test_cache_orphanage(ops: tuple[Op, ...]) -> None:
 @example(ops=ONE_BOUNDARY, stamps=False)
 @example(ops=BAD_UTF8_KEY, stamps=False)
 @example(ops=CHANGED_KEY, stamps=False)
+@example(ops=FLIPPED_HEADER, stamps=False)
 def test_artifact_usage(ops: tuple[Op, ...], stamps: bool) -> None:
     counted("artifact_usage", ops, stamps=stamps)
 

@@ -114,7 +114,7 @@ def summarize(depot: str) -> LogSummary:
                 seen[parent] = None
 
     for chunk in _records.chunks_of_file(path):
-        fast = None if _records.garbled(chunk) else _records.fast(chunk)
+        fast = None if _records.garbled(chunk) is not None else _records.fast(chunk)
         if fast is not None and _records.canonical(fast[1]):
             if fast[3]:
                 reader.debris()

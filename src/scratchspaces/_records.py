@@ -110,7 +110,7 @@ def append_stamped(
 _BLANK = " \t\r\n"
 # Patterns as text: re compiles (and caches) them on first use, not at import.
 _KEY = r'\[\[("(?:[^"\\\n]|\\.)*")\]\]'
-_HEADER = r"\s*" + _KEY
+_GARBLED = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]"  # our writer escapes them all
 
 
 def split(text: str) -> list[str]:
@@ -141,9 +141,7 @@ def chunks_of_file(path: str) -> Iterator[str]:
         if carry:
             yield from split(carry)
             if not carry.endswith("\n"):
-                # Every record ends a line: a file that does not was cut mid-record, and
-                # whatever followed is lost. A NUL stands for it, read as damage.
-                yield "\x00"
+                yield "\x00"  # cut mid-record (every record ends a line): damage
 
 
 def parse_toml(chunk: str) -> dict[str, Any] | None:
@@ -162,12 +160,6 @@ def _decode(literal: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def salvage_key(chunk: str) -> str | None:
-    """Return the key of a damaged record whose ``[["<key>"]]`` header survived."""
-    header = re.match(_HEADER, chunk)
-    return _decode(header.group(1)) if header else None
-
-
 def salvage_keys(chunk: str) -> list[str]:
     """Return the key of every ``[["<key>"]]`` header in a damaged chunk, wherever it is.
 
@@ -177,13 +169,23 @@ def salvage_keys(chunk: str) -> list[str]:
     return [key for key in found if key is not None]
 
 
-def garbled(chunk: str) -> bool:
-    """Whether ``chunk`` holds what no writer writes: NULs, or bytes that were not UTF-8.
+def attributed(chunk: str, keys: list[str]) -> bool:
+    """Whether a damaged chunk is one record whose key survived, with room for no other.
 
-    Such damage may have replaced whole records, and a path read through it may name
-    the wrong thing: nothing read from such a chunk is trusted.
+    A header damaged past recognition merges its record into the one before it.
     """
-    return "\x00" in chunk or "\ufffd" in chunk
+    one = chunk.count("]]") == 1 and chunk.count("\ntime") <= 1
+    return len(keys) == 1 and one and garbled(chunk) is None
+
+
+def garbled(chunk: str) -> int | None:
+    """Return where ``chunk`` holds what no writer writes; None if nowhere.
+
+    NULs, control characters, bytes that were not UTF-8: such damage may have replaced
+    records or changed a path into another, and nothing read through it is trusted.
+    """
+    found = re.search(_GARBLED, chunk)
+    return found.start() if found else None
 
 
 def salvage_field(chunk: str, name: str) -> str | None:
@@ -341,22 +343,21 @@ class Reader:
         """Parse what the fast reader could not: TOML, else count it as damaged."""
         if is_blank(chunk):
             return []
-        records = _slow(chunk) if not garbled(chunk) else None
+        records = _slow(chunk) if garbled(chunk) is None else None
         if records is not None:
             return records
         self.skipped += 1
         keys = salvage_keys(chunk)
         self.damaged.update(os.path.normpath(key) for key in keys)
-        if not keys or garbled(chunk):
+        if not attributed(chunk, keys):
             self.unknown += 1
         return []
 
     def records(self, chunks: Iterable[str]) -> Iterator[Record]:
         """Yield the records of ``chunks``, the fast way where the shape allows."""
         for chunk in chunks:
-            if garbled(chunk):
-                # A whole record before the damage is read; the damage is debris.
-                cut = min(i for i in (chunk.find("\x00"), chunk.find("\ufffd")) if i >= 0)
+            cut = garbled(chunk)
+            if cut is not None:  # a whole record before the damage is read; the rest is debris
                 whole = fast(chunk[:cut])
                 parsed = (*whole[:3], True) if whole is not None and not whole[3] else None
             else:

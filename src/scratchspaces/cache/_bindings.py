@@ -147,8 +147,7 @@ def read_usage(store: str) -> Usage:
         for chunk in _records.chunks_of_file(path):
             if _records.is_blank(chunk):
                 continue
-            garbled = _records.garbled(chunk)
-            parsed = None if garbled else _parse(chunk)
+            parsed = None if _records.garbled(chunk) is not None else _parse(chunk)
             if parsed is None:
                 skipped += 1
                 ids = [k for k in _records.salvage_keys(chunk) if _names.is_id(k)]
@@ -156,7 +155,7 @@ def read_usage(store: str) -> Usage:
                 toml = _records.salvage_field(chunk, "toml")
                 if toml is not None:
                     usage.damaged_tomls.add(os.path.normpath(toml))
-                if garbled or not ids or toml is None:
+                if toml is None or not _records.attributed(chunk, ids):
                     unknown += 1
                 continue
             id_, use, when, files = parsed
