@@ -14,8 +14,7 @@ import pytest
 from _artifacts import OK_DATA, Site, hash_of_files, make_site
 from _fills import fill_artifact
 from _venvs import Venv, runtime_wheels, write_wheel
-from scratchspaces import _accesslog, _identity, _warn, artifacts
-from scratchspaces.cache import _store as _cache_store
+from scratchspaces import _accesslog, _autogc, _identity, _warn, artifacts
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -33,14 +32,16 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         monkeypatch.setenv(var, str(home / var.lower()))
     monkeypatch.setenv("SCRATCHSPACES_DEPOT_PATH", str(depot))
     monkeypatch.delenv("SCRATCHSPACES_TRACK_ACCESS", raising=False)
+    # No test starts a gc in the background unless it means to (tests/test_autogc.py).
+    monkeypatch.setenv("SCRATCHSPACES_GC_AUTO", "0")
     _identity.invalidate_caches()
     _accesslog.forget()
-    _cache_store.forget()
+    _autogc.forget()
     _warn.reset()
     yield depot
     _identity.invalidate_caches()
     _accesslog.forget()
-    _cache_store.forget()
+    _autogc.forget()
     _warn.reset()
 
 

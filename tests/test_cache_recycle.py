@@ -145,37 +145,6 @@ def test_read_only_directory_entries_are_recycled_whole(tmp_path: Path, depot: P
 # --- automatic recycling and gc ----------------------------------------------------------
 
 
-def test_recycling_runs_by_itself_once_a_week_on_first_use(depot: Path) -> None:
-    """With the stamp over a week old, the first cache call in a process deletes an orphan
-    past its grace period; with a fresh stamp, or a second time in the process, it does not."""
-    first = cache.create_my_artifact(file_writer(b"first orphan\n"))
-    second = cache.create_my_artifact(file_writer(b"second orphan\n"))
-    stamp = cache_store(depot) / "recycled"
-    stamp.touch()
-    write_orphanage(depot, {first: _days_ago(30)}, cache=True)
-
-    def age_stamp(days: float) -> None:
-        then = time.time() - days * 86400
-        os.utime(stamp, (then, then))
-
-    age_stamp(1)
-    _store.forget()
-    assert cache.my_artifact_exists(first)  # a fresh stamp: no recycling
-    assert (cache_store(depot) / "orphaned.toml").read_text().count("=") == 1
-
-    age_stamp(8)
-    _store.forget()
-    assert not cache.my_artifact_exists(first)  # this very call recycled first
-    assert cache.my_artifact_exists(second)  # orphaned just now, in its grace period
-    assert time.time() - stamp.stat().st_mtime < 60
-
-    age_stamp(8)
-    write_orphanage(depot, {second: _days_ago(30)}, cache=True)
-    assert cache.my_artifact_exists(second)  # once per process
-    cache.create_my_artifact(file_writer(b"third\n"))
-    assert cache.my_artifact_exists(second)
-
-
 def test_gc_recycles_the_cache_after_the_spaces(tmp_path: Path, depot: Path) -> None:
     """``gc`` frees unbound entries and reports them; when it deletes the space of a package
     that is gone, that package's bindings release their entries in the same call; a dry run

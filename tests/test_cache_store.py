@@ -8,7 +8,6 @@ found and bound, never written or collected.
 from __future__ import annotations
 
 import os
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -49,28 +48,6 @@ def _one_file(working_dir: Path) -> None:
     (working_dir / "f").write_text("orphan")
 
 
-def test_weekly_recycling_runs_once_per_process_when_due(depot: Path) -> None:
-    """A stale stamp makes the first use recycle; a fresh one costs only a stat."""
-    toml = cache.my_artifacts_toml()
-    orphan = cache.create_my_artifact(_one_file)
-    cache.bind_my_artifact(toml, "kept", cache.create_my_artifact(lambda d: None))
-    store = _store.current_store()
-    orphanage = os.path.join(store, "orphaned.toml")
-    with open(orphanage, "w") as f:  # an orphan since long ago
-        f.write(f'"{orphan}" = 2020-01-01T00:00:00.000Z\n')
-    stamp = os.path.join(store, _store.STAMP_NAME)
-    with open(stamp, "w"):
-        pass
-    _store.forget()
-    assert cache.my_artifact_exists(orphan)  # fresh stamp: nothing runs
-    week_ago = time.time() - timedelta(days=8).total_seconds()
-    os.utime(stamp, (week_ago, week_ago))
-    _store.forget()  # as a new process
-    assert not cache.my_artifact_exists(orphan)  # the first use recycled it
-    assert cache.my_artifact_exists(cache.my_artifact_hash("kept", toml) or "")
-    assert os.stat(stamp).st_mtime > week_ago + 3600
-
-
 def test_later_depots_are_searched_never_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -79,7 +56,6 @@ def test_later_depots_are_searched_never_written(
     monkeypatch.setenv("SCRATCHSPACES_DEPOT_PATH", str(site))
     h = cache.create_my_artifact(dataset)
     monkeypatch.setenv("SCRATCHSPACES_DEPOT_PATH", os.pathsep.join([str(user), str(site)]))
-    _store.forget()
     assert cache.my_artifact_exists(h)
     assert site in cache.my_artifact_path(h).parents
     assert cache.create_my_artifact(dataset) == h  # found whole in the site depot

@@ -80,7 +80,6 @@ from scratchspaces import (
     artifacts,
     cache,
 )
-from scratchspaces.cache import _store as _cache_store
 from scratchspaces.cli import _cache as _cli_cache
 
 if TYPE_CHECKING:
@@ -255,7 +254,6 @@ def _forget() -> None:
     """Forget what this process remembers of depots (as the autouse fixture does)."""
     _identity.invalidate_caches()
     _accesslog.forget()
-    _cache_store.forget()
     _warn.reset()
 
 

@@ -135,6 +135,7 @@ def _record(depot: str, space: str, stamp: str, parent: str, now: float) -> floa
         with log_lock(depot):
             # Created under the lock, so gc never sees the space before its record.
             _fs.make_dirs(space)
+            _fs.tag_cache_directory(depot)
             when = fresh(stamp, now)
             if when is not None:
                 return when

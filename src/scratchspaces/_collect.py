@@ -58,8 +58,8 @@ class GCReport:
         deleted = {p: n for r in listed for p, n in r.deleted.items()}
         return cls(
             deleted=deleted,
-            orphaned=[p for r in listed for p in r.orphaned],
-            kept=[p for r in listed for p in r.kept],
+            orphaned=[p for r in listed for p in r.orphaned if p not in deleted],
+            kept=[p for r in listed for p in r.kept if p not in deleted],
             freed_bytes=sum(deleted.values()),
         )
 

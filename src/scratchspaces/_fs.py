@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import time
 from typing import TYPE_CHECKING
 
 from . import _owners
@@ -91,6 +92,45 @@ def touch(path: str, when: float | None = None) -> None:
         os.utime(fd if os.utime in os.supports_fd else path, times)
     finally:
         os.close(fd)
+
+
+USE_EVERY = 24 * 60 * 60
+
+
+def note_use(path: str) -> None:
+    """Date ``path`` (a file or a folder) now, if its date is a day old: its last use.
+
+    At most one ``utime`` a day, never through a link, never raises: the date is what
+    the size cap evicts by, and a use must never fail because it cannot be noted.
+    """
+    try:
+        st = os.lstat(path)
+        if time.time() - st.st_mtime < USE_EVERY:
+            return
+        if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
+            os.utime(path, follow_symlinks=os.utime not in os.supports_follow_symlinks)
+    except (OSError, NotImplementedError):
+        pass
+
+
+CACHEDIR_TAG = "CACHEDIR.TAG"
+_TAG = (
+    b"Signature: 8a477f597d28d172789f06886806bc55\n"
+    b"# This file is a cache directory tag created by scratchspaces.\n"
+    b"# For information about cache directory tags, see:\n"
+    b"#\thttps://bford.info/cachedir/\n"
+)
+
+
+def tag_cache_directory(depot: str) -> None:
+    """Write ``CACHEDIR.TAG`` at the top of ``depot`` if it is missing, so backups skip it.
+
+    Raises:
+        DepotError: it cannot be written.
+    """
+    path = os.path.join(depot, CACHEDIR_TAG)
+    if not os.path.lexists(path):
+        atomic_write(path, _TAG)
 
 
 def within(path: str, top: str) -> bool:

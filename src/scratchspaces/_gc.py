@@ -50,6 +50,8 @@ class _SpacePlan(_collect.Plan):
     """The condensed access log to write: space -> (latest time, parents alive)."""
     latest: dict[str, datetime | None] = field(default_factory=dict)
     """Every space on disk -> its latest recorded access (None: never recorded)."""
+    spare: set[str] = field(default_factory=set)
+    """Spaces damaged records may name: judged on nothing, the size cap's included."""
 
 
 def _over_age(plan: _SpacePlan, rules: _Rules, spare: set[str]) -> set[str]:
@@ -60,33 +62,8 @@ def _over_age(plan: _SpacePlan, rules: _Rules, spare: set[str]) -> set[str]:
     return {p for p, when in plan.latest.items() if when and when < limit and p not in spare}
 
 
-def _over_size(
-    plan: _SpacePlan, rules: _Rules, doomed: set[str], sizes: dict[str, int], spare: set[str]
-) -> set[str]:
-    """Return the least recently recorded spaces, until the rest fit in ``max_size``."""
-    if rules.max_size is None:
-        return set()
-    left = [p for p in plan.latest if p not in doomed]
-    remaining = sum(sizes.get(p, 0) for p in left)
-    # Never recorded first, then oldest; nothing recorded in the last 24 hours.
-    candidates = sorted(
-        (p for p in left if p not in spare),
-        key=lambda p: (plan.latest[p] is not None, plan.latest[p] or rules.now),
-    )
-    chosen: set[str] = set()
-    for path in candidates:
-        if remaining <= rules.max_size:
-            break
-        when = plan.latest[path]
-        if when is not None and rules.now - when < _collect.RECENT:
-            continue
-        chosen.add(path)
-        remaining -= sizes.get(path, 0)
-    return chosen
-
-
 def _plan(
-    depot: str, rules: _Rules, sizes: dict[str, int], grace: _collect.Grace
+    depot: str, rules: _Rules, grace: _collect.Grace
 ) -> tuple[_SpacePlan, _inventory.LogSummary]:
     """Condense the log and decide every space's fate; change nothing."""
     # The log and the stamps before the spaces: a space recorded while gc runs was
@@ -99,16 +76,17 @@ def _plan(
     # it), could have named any space: none is judged on it.
     hidden = summary.unknown or not summary.damaged <= set(on_disk)
     spare = set(on_disk) if hidden else summary.damaged
+    judge = _inventory.Parents.of(summary)
     for path in on_disk:
         recorded = summary.spaces.get(path)
-        alive = [p for p in recorded.parents if os.path.exists(p)] if recorded else []
+        alive = [p for p in recorded.parents if judge.keeps(p)] if recorded else []
         plan.latest[path] = recorded.latest if recorded else None
         if recorded is not None:
             plan.log[path] = (recorded.latest, alive)
         if not alive and grace.judge(plan, path, damaged=path in spare):
             doomed.add(path)
     doomed |= _over_age(plan, rules, spare)
-    doomed |= _over_size(plan, rules, doomed, sizes, spare)
+    plan.spare = spare
     plan.settle(plan.latest, doomed)
     for path in plan.delete:
         plan.log.pop(path, None)
@@ -210,11 +188,9 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, user: bool) -> GCRepo
 
         warn_once("gc-logs-link", f"gc skipped {depot}: its logs folder is a link")
         return GCReport()
-    sizes: dict[str, int] = {}
-    if rules.max_size is not None:
-        # Measured before the lock: sizes are an estimate anyway, and measuring a large
-        # depot must not keep get_scratch waiting.
-        sizes = {p: _fs.tree_size(p) for p, _, _ in _inventory.spaces_on_disk(depot)}
+    if user and not dry_run:
+        with contextlib.suppress(OSError):
+            _fs.tag_cache_directory(depot)
     from .artifacts import _collect as artifacts  # noqa: PLC0415 - the artifacts' part of gc
 
     sweep = _collect.Sweep(os.path.join(depot, TRASH_DIR), dry_run=dry_run)
@@ -223,7 +199,7 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, user: bool) -> GCRepo
     with lock:
         orphanage = _depot.orphanage_path(depot)
         grace = _collect.Grace(_collect.read_orphanage(orphanage), rules.now, rules.collect_delay)
-        plan, summary = _plan(depot, rules, sizes, grace)
+        plan, summary = _plan(depot, rules, grace)
         bound = artifacts.plan(depot, grace) if user else artifacts.ArtifactPlan()
         doomed = plan.delete + bound.delete
         if not dry_run:
@@ -239,7 +215,7 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, user: bool) -> GCRepo
             if user:
                 sweep.attempt("the artifacts' usage log", artifacts.write, depot, bound)
                 sweep.failures.extend(artifacts.sweep_stale(depot, rules.now, sweep.trash_root))
-    deleted = {**leftovers, **sweep.finish(doomed, sizes)}
+    deleted = {**leftovers, **sweep.finish(doomed)}
     # The content cache after the spaces: a binding file in a space deleted just now
     # releases its entries in this same call (and in a dry run, counts as deleted).
     gone = [p for p in plan.delete if p in doomed]
@@ -250,7 +226,57 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, user: bool) -> GCRepo
         orphaned=_collect.paths(plan.orphaned + bound.orphaned),
         kept=_collect.paths(plan.kept + bound.kept),
     )
-    return GCReport.merge([report] + ([cache] if cache else []))
+    report = GCReport.merge([report] + ([cache] if cache else []))
+    if rules.max_size is None or not user:
+        return report
+    capped = _cap(
+        depot,
+        rules.max_size,
+        rules.now,
+        plan=plan,
+        summary=summary,
+        gone={str(p) for p in report.deleted},
+        dry_run=dry_run,
+    )
+    return GCReport.merge([report, capped])
+
+
+def _cap(
+    depot: str,
+    max_size: int,
+    now: datetime,
+    *,
+    plan: _SpacePlan,
+    summary: _inventory.LogSummary,
+    gone: set[str],
+    dry_run: bool,
+) -> GCReport:
+    """Evict the least recently used until the depot fits in ``max_size`` (see :mod:`._evict`).
+
+    Measured without a lock (sizes are an estimate, and measuring must not keep
+    ``get_scratch`` waiting); each eviction is checked under its collector's lock: a
+    space recorded since, or an artifact or entry used since, stays.
+    """
+    from . import _evict  # noqa: PLC0415 - the size cap's code only when a cap is set
+    from .cache import _recycle, _store  # noqa: PLC0415 - see above
+
+    latest = {p: w for p, w in plan.latest.items() if p not in plan.spare}
+    found = _evict.survey(depot, latest, gone)
+    chosen = _evict.choose(found, max_size, now.timestamp())
+    sweep = _collect.Sweep(os.path.join(depot, TRASH_DIR), dry_run=dry_run)
+    spaces = [u.path for u in chosen if u.kind == "space"]
+    artifacts = [u for u in chosen if u.kind == "artifact"]
+    if chosen and not dry_run:
+        with _accesslog.log_lock(depot, GC_LOCK_TIMEOUT):
+            _delete(depot, plan, spaces, sweep, summary)
+            sweep.move(u.path for u in artifacts if _evict.mtime(u.path) == u.used)
+    sizes = {u.path: u.size for u in chosen}
+    deleted = sweep.finish(spaces + [u.path for u in artifacts], sizes)
+    sweep.warn("gc-remove", "gc", "the next gc will try again")
+    entries = {u.path: u.used for u in chosen if u.kind == "cache"}
+    store = _store.store_of_depot(depot)
+    cache = _recycle.evict(store, entries, sizes, dry_run=dry_run) if entries else GCReport()
+    return GCReport.merge([GCReport(deleted=deleted), cache])
 
 
 def _recycle_cache(
@@ -278,7 +304,7 @@ def _recycle_cache(
 
 def gc(
     *,
-    collect_delay: timedelta = timedelta(days=7),
+    collect_delay: timedelta | None = None,
     max_age: timedelta | None = None,
     max_size: int | None = None,
     dry_run: bool = False,
@@ -287,31 +313,45 @@ def gc(
     """Collect the scratch spaces nobody uses any more.
 
     A space is alive while one of its recorded parents exists (a ``.dist-info``, a
-    ``pyproject.toml``, an environment). A space that is not alive, including one never
-    recorded, is an orphan; an orphan is deleted once it has been one for
-    ``collect_delay`` (with a zero delay, in the call that first sees it); a space that
-    comes alive again leaves the orphanage. Artifacts no recorded ``Artifacts.toml``
-    binds, and content-cache entries nothing binds, are collected by the same rule.
+    ``pyproject.toml``, an environment), or while the distribution of a ``.dist-info``
+    that an upgrade replaced is installed there and its new version has recorded no use
+    yet. A space that is not alive, including one never recorded, is an orphan; an
+    orphan is deleted once it has been one for ``collect_delay`` (with a zero delay, in
+    the call that first sees it); a space that comes alive again leaves the orphanage.
+    Artifacts no recorded ``Artifacts.toml`` binds, and content-cache entries nothing
+    binds, are collected by the same rule.
+
+    Every option not given is the user depot's policy (``scratchspaces config``).
 
     Args:
-        collect_delay: how long an orphan is kept.
-        max_age: also delete spaces, alive or not, whose latest recorded access is older.
-        max_size: if the spaces still take more bytes than this, delete the least recently
-            recorded ones until they fit, never one recorded in the last 24 hours.
+        collect_delay: how long an orphan is kept (policy default: 7 days).
+        max_age: also delete spaces, alive or not, whose latest recorded access is older
+            (policy default: none).
+        max_size: if the user depot still takes more bytes than this, evict the least
+            recently used spaces, artifacts and cache entries until it fits, never one
+            used in the last 24 hours (policy default: none).
         dry_run: compute the same report and change nothing on disk, logs included.
         all_depots: collect every depot of ``SCRATCHSPACES_DEPOT_PATH``, not just the
             user depot.
 
     Raises:
         ValueError: a negative delay, age or size.
-        DepotError: a depot path exists and is not a directory.
+        DepotError: a depot path exists and is not a directory; the policy is needed
+            and cannot be read (its file is named).
     """
+    user = _depot.user_depot_string()
+    if collect_delay is None or max_age is None or max_size is None:
+        from . import _policy  # noqa: PLC0415 - only for the options not given
+
+        policy = _policy.policy(user)
+        collect_delay = policy.collect_delay if collect_delay is None else collect_delay
+        max_age = policy.max_age if max_age is None else max_age
+        max_size = policy.max_size if max_size is None else max_size
     if collect_delay < timedelta(0) or (max_age is not None and max_age < timedelta(0)):
         raise ValueError("collect_delay and max_age must not be negative")
     if max_size is not None and max_size < 0:
         raise ValueError(f"max_size must not be negative, not {max_size}")
     rules = _Rules(_collect.now(), collect_delay, max_age, max_size)
-    user = _depot.user_depot_string()
     depots = _depot.depot_strings() if all_depots else [user]
     reports = [_gc_depot(d, rules, dry_run=dry_run, user=d == user) for d in depots]
     _accesslog.forget()  # this process's memory of what is recorded may be stale now

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import _accesslog, _collect, _depot, _fs, _records, _stamps
+from . import _accesslog, _collect, _depot, _fs, _records, _sitedir, _stamps
 from ._depot import CACHE_KEY, CACHE_NAMESPACE, SPACES_DIR
 
 if TYPE_CHECKING:
@@ -36,6 +36,58 @@ class LogSummary(NamedTuple):
     """Normalized space path -> the (name, mtime) of each of its stamps that was read."""
 
 
+class Parents:
+    """Which recorded parents still keep their spaces alive.
+
+    A parent that exists keeps them. So does a ``.dist-info`` that an upgrade (or a
+    downgrade) replaced, while its distribution is installed in the same environment
+    and the version installed now has recorded no use of its own: a package that is
+    upgraded keeps its caches until its new version runs and says which it uses.
+    Uninstalling it, or deleting the environment, ends that at once.
+    """
+
+    def __init__(self, recorded: Iterable[str]) -> None:
+        self._recorded = set(recorded)
+        self._installed: dict[str, dict[str, list[str]]] = {}
+
+    @classmethod
+    def of(cls, summary: LogSummary) -> Parents:
+        """Judge by every parent ``summary`` records, for any space."""
+        return cls(p for entry in summary.spaces.values() for p in entry.parents)
+
+    def keeps(self, parent: str) -> bool:
+        """Return whether ``parent`` keeps the spaces it was recorded for alive."""
+        if os.path.exists(parent):
+            return True
+        folder, name = os.path.split(parent)
+        dist = _dist_name(name)
+        if dist is None:
+            return False
+        installed = self._listing(folder).get(dist, [])
+        # Installed still, and the version installed now has not been recorded yet.
+        return bool(installed) and not any(
+            os.path.join(folder, other) in self._recorded for other in installed
+        )
+
+    def _listing(self, folder: str) -> dict[str, list[str]]:
+        found = self._installed.get(folder)
+        if found is None:
+            found = {}
+            for entry in _fs.listdir(folder):
+                dist = _dist_name(entry)
+                if dist is not None:
+                    found.setdefault(dist, []).append(entry)
+            self._installed[folder] = found
+        return found
+
+
+def _dist_name(entry: str) -> str | None:
+    """Return the normalized distribution name of a ``<name>-<version>.dist-info`` folder."""
+    if not entry.endswith(".dist-info"):
+        return None
+    return _sitedir.normalize(entry[: -len(".dist-info")].rsplit("-", 1)[0])
+
+
 class SpaceInfo(NamedTuple):
     """One space on disk, with what the access log and the orphanage say about it."""
 
@@ -46,7 +98,7 @@ class SpaceInfo(NamedTuple):
     last_access: datetime | None
     """The latest recorded access, None if the log never recorded the space."""
     parents: tuple[tuple[str, bool], ...]
-    """Every recorded parent, with whether it still exists, in first-recorded order."""
+    """Every recorded parent, with whether it keeps the space alive (see :class:`Parents`)."""
     orphaned_since: datetime | None
     """When gc first saw it orphaned, None if it is not in the orphanage."""
 
@@ -158,6 +210,7 @@ def inventory(depot: str, namespace: str | None = None) -> list[SpaceInfo]:
     """Describe every space of ``depot`` (or of one namespace), sorted by namespace and key."""
     summary = summarize(depot)
     orphans = _collect.read_orphanage(_depot.orphanage_path(depot))
+    judge = Parents.of(summary)
     infos: list[SpaceInfo] = []
     for path, space_namespace, key in spaces_on_disk(depot):
         if namespace is not None and space_namespace != namespace:
@@ -171,7 +224,7 @@ def inventory(depot: str, namespace: str | None = None) -> list[SpaceInfo]:
                 key=key,
                 size=_fs.tree_size(path),
                 last_access=recorded.latest if recorded else None,
-                parents=tuple((p, os.path.exists(p)) for p in parents),
+                parents=tuple((p, judge.keeps(p)) for p in parents),
                 orphaned_since=orphans.get(path),
             )
         )

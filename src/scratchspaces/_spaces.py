@@ -9,7 +9,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import _accesslog, _depot, _identity
+from . import _accesslog, _autogc, _depot, _identity
 from ._depot import SPACES_DIR, TRASH_DIR
 from ._names import check_key, check_namespace
 from .errors import DepotError
@@ -78,6 +78,8 @@ def get_space(key: str, namespace: str, parent: str) -> Path:
     """Create and record space ``key`` of an already resolved namespace and parent."""
     root = _override.get()
     if root is None:
+        if not _autogc.checked:
+            _autogc.check()
         depot = _depot.user_depot_string()
         if _depot.tracking_enabled():
             return _accesslog.ensure_space(depot, namespace, key, parent)

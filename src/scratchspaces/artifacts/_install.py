@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import _fs, _locks, _names, _toml, _transfer
+from .. import _autogc, _fs, _locks, _names, _toml, _transfer
 from .._treehash import tree_hash
 from ..errors import ArtifactNotFound, DownloadError, HashMismatch, ScratchspacesError
 from . import _bindings, _platform, _store, _tar, _usage
@@ -59,7 +59,7 @@ def install(hash_: str, sources: list[dict[str, Any]], *, label: str) -> Path:
         :class:`ArchiveError`, :class:`UnsafeArchive`), its message naming every source
         and why it failed.
     """
-    found = _store.find(hash_)
+    found = _store.used(_store.find(hash_))
     if found is not None:
         return Path(found)
     if not sources:
@@ -96,6 +96,8 @@ def ensure_installed(name: str, toml: str, platform: Platform | None) -> Path:
             reason = f"{path} does not exist"
         raise ArtifactNotFound(name, reason)
     hash_ = entry["git-tree-sha1"].lower()
+    if _store.overridden() is None and not _autogc.checked:
+        _autogc.check()
     # Recorded before the install, so gc never sees the new artifact unbound.
     _usage.record_usage(path)
     return install(hash_, entry.get("download", []), label=name)

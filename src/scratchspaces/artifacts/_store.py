@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 _directory: ContextVar[str | None] = ContextVar("scratchspaces_artifacts_directory", default=None)
 
 
+def overridden() -> str | None:
+    """Return the directory of ``with_artifacts_directory``, None outside it."""
+    return _directory.get()
+
+
 def user_root() -> str:
     """Return the store every write goes to: the override, else the user depot's."""
     override = _directory.get()
@@ -71,7 +76,18 @@ def artifact_path(hash: str) -> Path:
         InvalidHash: ``hash`` is not 40 hexadecimal digits.
     """
     hash_ = _names.check_hash(hash)
-    return Path(find(hash_) or os.path.join(user_root(), hash_))
+    return Path(used(find(hash_)) or os.path.join(user_root(), hash_))
+
+
+def used(path: str | None) -> str | None:
+    """Note a use of the artifact at ``path`` if it is in the store written to; return it.
+
+    Its folder's mtime is its last use, moved on once a day at most: what the size cap
+    evicts by. Later depots are only read.
+    """
+    if path is not None and os.path.dirname(path) == user_root():
+        _fs.note_use(path)
+    return path
 
 
 def artifact_exists(hash: str) -> bool:
@@ -165,6 +181,7 @@ def publish(tmp: str, hash_: str, root: str) -> Path:
         _fs.publish_directory(tmp, target)
     except OSError as exc:
         raise DepotError.of(target, "cannot publish the artifact", exc) from exc
+    used(target)  # an archive's own dates are not a use: installed is used now
     return Path(target)
 
 

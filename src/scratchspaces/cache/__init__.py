@@ -28,7 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import _depot, _identity, _names, _spaces, _toml
+from .. import _autogc, _depot, _fs, _identity, _names, _spaces, _toml
 from ..errors import DownloadError
 from . import _bindings, _store
 
@@ -40,13 +40,10 @@ if TYPE_CHECKING:
 
 
 def _store_in_use() -> str:
-    """Return the store in use, recycled first if this is its first use and a week passed."""
-    store = _store.current_store()
-    if _store.recycling_due(store):
-        from . import _recycle  # noqa: PLC0415 - dataclasses and the readers only when due
-
-        _recycle.auto_recycle(store)
-    return store
+    """Return the store in use; on the first use in this process, start gc if it is due."""
+    if not _autogc.checked and _spaces.spaces_root()[1] is not None:
+        _autogc.check()
+    return _store.current_store()
 
 
 def my_artifacts_toml(pkg: PkgSpec = None) -> Path:
@@ -73,7 +70,12 @@ def my_artifact_path(hash: str) -> Path:
         InvalidHash: ``hash`` is not an entry's id.
     """
     id_ = _names.check_id(hash)
-    return Path(_store.find(id_) or _store.entry_path(_store.current_store(), id_))
+    found = _store.find(id_)
+    if found is None:
+        return Path(_store.entry_path(_store.current_store(), id_))
+    if found == _store.entry_path(_store.current_store(), id_):
+        _fs.note_use(found)  # its mtime is its last use, for the size cap
+    return Path(found)
 
 
 def my_artifact_exists(hash: str) -> bool:
@@ -231,8 +233,8 @@ def find_orphanages(*, collect_delay: timedelta = timedelta(days=7)) -> GCReport
     another entry, are dropped; an entry with no record left becomes an orphan, and is
     deleted once it has been one for ``collect_delay`` (with a zero delay, in this
     call). A file entry a directory entry still links to is never deleted before it.
-    Also runs by itself at most once a week, on the first use of the cache in a
-    process, and from :func:`scratchspaces.gc`.
+    Also runs as part of :func:`scratchspaces.gc`, and so of the automatic gc that
+    the first use of the cache in a process starts when it is due.
 
     Returns:
         a :class:`~scratchspaces.GCReport` of the entries deleted (and bytes freed),

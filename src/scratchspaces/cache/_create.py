@@ -266,6 +266,7 @@ def create(
                     prepared = prepare()  # recycled since the first look
                 if prepared is not None:
                     prepared.publish(store)
+                _fs.note_use(_store.entry_path(store, id_))  # created (again): used now
 
             if binding is None:
                 with _store.store_lock(store):

@@ -205,8 +205,6 @@ def recycle(
     if not dry_run:
         sweep.failures.extend(_remove_stale(store, grace.now))
     deleted = sweep.finish(doomed)
-    if not dry_run:
-        _stamp(store)
     _warn(decided)
     sweep.warn("cache-remove", "recycling the content cache", "the next recycling will try again")
     return GCReport(
@@ -215,6 +213,31 @@ def recycle(
         kept=_collect.paths(decided.paths[i] for i in decided.kept),
         freed_bytes=sum(deleted.values()),
     )
+
+
+def evict(
+    store: str, entries: dict[str, float | None], sizes: dict[str, int], *, dry_run: bool
+) -> GCReport:
+    """Delete the entries ``entries`` names (path -> its mtime when chosen) for the size cap.
+
+    Under the store's lock, and only those not used since they were chosen (their mtime
+    unchanged); directory entries before the file entries they link to.
+    """
+    trash = os.path.join(store, TRASH_DIR)
+    sweep = _collect.Sweep(trash, dry_run=dry_run)
+    if not dry_run:
+        _remove.own_folder(trash)
+        with _store.store_lock(store):
+            unused = []
+            for path, when in entries.items():
+                with contextlib.suppress(OSError):
+                    if os.lstat(path).st_mtime == when:
+                        unused.append(path)
+            unused.sort(key=lambda p: not (os.path.isdir(p) and not os.path.islink(p)))
+            sweep.move(unused, before=_writable)
+    deleted = sweep.finish(list(entries), sizes)
+    sweep.warn("cache-remove", "the size cap", "the next gc will try again")
+    return GCReport(deleted=deleted, freed_bytes=sum(deleted.values()))
 
 
 def _writable(path: str) -> None:
@@ -253,30 +276,3 @@ def _remove_stale(store: str, now: datetime) -> list[str]:
     for name in _fs.listdir(spaces):
         _locks.sweep_abandoned_writes(os.path.join(spaces, name), spaces, stamp)
     return _locks.sweep_temporaries(store, stamp, os.path.join(store, TRASH_DIR))
-
-
-def _stamp(store: str) -> None:
-    with contextlib.suppress(OSError):
-        _fs.touch(os.path.join(store, _store.STAMP_NAME))
-
-
-def auto_recycle(store: str) -> None:
-    """Recycle ``store`` with a week's grace, as its weekly run on first use.
-
-    Never raises and never waits: a busy store (another process binding or recycling) is
-    left for the next use in this process. A failure costs one warning.
-    """
-    from filelock import Timeout  # noqa: PLC0415 - the lock's own error, only when due
-
-    try:
-        recycle(store, collect_delay=timedelta(seconds=_store.WEEK), lock_timeout=0)
-    except Timeout:
-        _store.not_checked(store)
-    except Exception as exc:  # noqa: BLE001 - the weekly run must never fail the caller
-        from .._warn import warn_once  # noqa: PLC0415 - failures only
-
-        warn_once(
-            "cache-auto-recycle",
-            f"the weekly recycling of the content cache at {store} failed "
-            f"({type(exc).__name__}: {exc}); run `scratchspaces cache recycle`",
-        )

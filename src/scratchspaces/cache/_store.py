@@ -20,7 +20,6 @@ import contextlib
 import errno
 import os
 import stat
-import time
 from typing import TYPE_CHECKING
 
 from .. import _depot, _fs, _locks, _names, _remove, _spaces
@@ -35,11 +34,7 @@ LOCKS_DIR = "locks"
 STORE_LOCK = "usage.lock"
 ORPHANAGE_NAME = "orphaned.toml"  # id -> when recycling first saw it unbound
 READ_ONLY_DIR = 0o555  # a directory entry's folders; recycling makes the top writable
-STAMP_NAME = "recycled"  # its mtime: when the store was last recycled
-WEEK = 7 * 24 * 60 * 60
 LOCK_TIMEOUT = 300.0
-
-_auto_checked: set[str] = set()
 
 
 def file_id(digest: bytes, *, executable: bool) -> str:
@@ -114,35 +109,6 @@ def store_lock(store: str, timeout: float = LOCK_TIMEOUT) -> BaseFileLock:
 def named_lock(store: str, name: str, timeout: float = -1) -> BaseFileLock:
     """Return the lock ``locks/<name>.lock``: one entry being created, one URL downloaded."""
     return _locks.lock(os.path.join(store, LOCKS_DIR, f"{name}.lock"), timeout)
-
-
-def recycling_due(store: str) -> bool:
-    """Return whether ``store`` is due its weekly recycling, on its first use in this process.
-
-    Costs one ``stat``. Never raises: a store that cannot be read is not due.
-    """
-    if store in _auto_checked:
-        return False
-    _auto_checked.add(store)
-    try:
-        last = os.stat(os.path.join(store, STAMP_NAME)).st_mtime
-    except FileNotFoundError:
-        last = None
-    except OSError:
-        return False
-    if last is not None and time.time() - last < WEEK:
-        return False
-    return os.path.isdir(os.path.join(store, ENTRIES_DIR))  # nothing stored: nothing to do
-
-
-def not_checked(store: str) -> None:
-    """Let the next use of ``store`` in this process check again (it was busy)."""
-    _auto_checked.discard(store)
-
-
-def forget() -> None:
-    """Forget which stores this process has checked (tests)."""
-    _auto_checked.clear()
 
 
 # --- reading the store ---------------------------------------------------------------------

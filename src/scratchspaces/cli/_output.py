@@ -13,14 +13,14 @@ import sys
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from .. import _units
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from .._collect import GCReport
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
 class UsageError(Exception):
@@ -91,43 +91,19 @@ def print_report_json(report: GCReport, **extra: object) -> None:
 
 
 def parse_duration(text: str) -> timedelta:
-    """Return ``30s``, ``15m``, ``12h``, ``7d``, ``2w`` or ``0`` as a timedelta.
-
-    >>> parse_duration("12h")
-    datetime.timedelta(seconds=43200)
-    """
-    value = text.strip().lower()
-    if value == "0":
-        return timedelta(0)
-    number, unit = value[:-1], value[-1:]
+    """Return ``30s``, ``15m``, ``12h``, ``7d``, ``2w`` or ``0`` as a timedelta (for argparse)."""
     try:
-        amount = float(number)
-    except ValueError:
-        amount = -1.0
-    if unit not in _DURATION_UNITS or amount < 0:
-        raise argparse.ArgumentTypeError(
-            f"invalid duration {text!r}: use a number and one of s, m, h, d, w (30s, 7d) or 0"
-        )
-    return timedelta(seconds=amount * _DURATION_UNITS[unit])
+        return _units.parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_size(text: str) -> int:
-    """Return ``500M``, ``2G``, ``1.5GiB`` or ``1048576`` as bytes (binary multiples).
-
-    >>> parse_size("2G")
-    2147483648
-    """
-    value = text.strip().upper().removesuffix("B").removesuffix("I")
-    unit = value[-1:] if value[-1:] in _SIZE_UNITS else ""
+    """Return ``500M``, ``2G``, ``1.5GiB`` or ``1048576`` as bytes (for argparse)."""
     try:
-        amount = float(value[: len(value) - len(unit)])
-    except ValueError:
-        amount = -1.0
-    if amount < 0:
-        raise argparse.ArgumentTypeError(
-            f"invalid size {text!r}: use bytes or a number with K, M, G or T (500M, 2G)"
-        )
-    return int(amount * _SIZE_UNITS[unit])
+        return _units.parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def delay_option(parser: argparse.ArgumentParser, help: str) -> None:
