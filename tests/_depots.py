@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +28,14 @@ if TYPE_CHECKING:
     from scratchspaces._records import Record
 
 # --- the access log and the orphanages -------------------------------------------------------
+
+
+def write_access_log(depot: Path, records: list[tuple[Path, datetime, list[str]]]) -> None:
+    """Replace what was recorded with ``records``: the log, and no stamps (they are records too)."""
+    data = b"".join(_accesslog.format_record(str(p), t.timestamp(), ps) for p, t, ps in records)
+    (depot / "logs").mkdir(parents=True, exist_ok=True)
+    (depot / "logs" / "scratch_usage.toml").write_bytes(data)
+    shutil.rmtree(depot / "logs" / "scratch_usage.d", ignore_errors=True)
 
 
 def access_log(depot: str | os.PathLike[str]) -> list[Record]:

@@ -327,6 +327,8 @@ class Expect:
     """Artifacts that must be there."""
     entries: set[str] = field(default_factory=set)
     """Content-cache entries that must be there."""
+    problems: list[Problem] = field(default_factory=list)
+    """What the case's own checks found."""
     debris: str | None = None
     """``"young"``: no debris but what the library keeps for a day (see the module's
     docstring); ``"none"``: no debris at all (a collection a day later ran); None: not
@@ -342,7 +344,7 @@ class Checker:
 
     def __call__(self, expect: Expect) -> list[Problem]:
         problems = self.logs() + self.spaces(expect) + self.records(expect)
-        problems += self.artifacts(expect) + self.cache(expect)
+        problems += self.artifacts(expect) + self.cache(expect) + expect.problems
         if expect.debris is not None:
             problems += self.debris(aged=expect.debris == "none")
         return problems
@@ -353,6 +355,7 @@ class Checker:
             depot / "logs" / "scratch_usage.toml",
             depot / "logs" / "artifact_usage.toml",
             depot / "logs" / "orphaned.toml",
+            depot / "config.toml",
             store / "usage.toml",
             store / "orphaned.toml",
             *sorted(store.parent.glob("*/Artifacts.toml")),
@@ -829,7 +832,6 @@ def _gc_depot(world: World) -> GcDepot:
     orphans |= {str(p): now - OLD for p in due}
     orphans |= {str(p): now - RECENT for p in not_due}
     write_orphanage(world.depot, orphans)
-    (world.store / "recycled").touch()
     return GcDepot(
         live={**live, mine: files_in(mine)},
         records=records | {(mine, world.parent)},
@@ -849,10 +851,11 @@ def _entry_paths(world: World, ids: Iterable[str]) -> set[Path]:
     return {world.store / "artifacts" / i[:2] / i for i in ids}
 
 
-def _gc(world: World, injector: Injector) -> Crashes:
+def _gc(world: World, injector: Injector, *, code: str = GC, name: str = "gc()") -> Crashes:
     state = _gc_depot(world)
     world.save()
-    case = Case(world, injector, "gc()", GC, extra_tomls=[state.project_toml])
+    args = {"depot": str(world.depot)}
+    case = Case(world, injector, name, code, args=args, extra_tomls=[state.project_toml])
     artifacts_dir = world.depot / "artifacts"
     assert {space for space, _ in state.records} == set(state.live)
 
@@ -905,6 +908,121 @@ def _gc(world: World, injector: Injector) -> Crashes:
 @pytest.mark.parametrize("kind", kinds())
 def test_gc(world: World, kind: str) -> None:
     check("gc()", kind, world, _gc)
+
+
+AUTO_GC = "from scratchspaces import _background\n_background.run(args['depot'])\n"
+
+
+@pytest.mark.parametrize("kind", kinds())
+def test_automatic_gc(world: World, kind: str) -> None:
+    """The automatic gc's own run: the gc, its schedule and its log, killed anywhere."""
+    check("automatic gc", kind, world, functools.partial(_gc, code=AUTO_GC, name="automatic gc"))
+
+
+# --- the size cap and the policy -------------------------------------------------------------
+
+GC_CAPPED = "import scratchspaces\nscratchspaces.gc(max_size=1)\n"
+STRAY = {"x.bin": b"x" * 500}
+
+
+def _aged(path: Path, days: float) -> None:
+    then = time.time() - days * DAY
+    os.utime(path, (then, then), follow_symlinks=False)
+
+
+def _capped(world: World, injector: Injector) -> Crashes:
+    """Spaces, artifacts and cache entries used long ago, evicted for a cap of one byte."""
+    recent = _accesslog.ensure_space(str(world.depot), "crash-pkg", "recent", world.parent)
+    _fill(recent, KEPT)
+    strays = [world.space(key, "stray-ns") for key in ("s1", "s2")]  # never recorded: oldest
+    for stray in strays:
+        stray.mkdir(parents=True)
+        _fill(stray, STRAY)
+    old_artifact = artifacts.create_artifact(functools.partial(fill_artifact, tag="old"))
+    new_artifact = artifacts.create_artifact(functools.partial(fill_artifact, tag="new"))
+    _aged(world.depot / "artifacts" / old_artifact, 30)
+    old_dir = cache.create_my_artifact(writer({**SHARED, "o.csv": b"o\n"}))
+    old_file = cache.create_my_artifact(file_writer(b"old\n"))
+    new_file = cache.create_my_artifact(file_writer(b"new\n"))
+    old_entries = {old_dir, old_file} | _reached(old_dir)
+    for path in _entry_paths(world, old_entries):
+        _aged(path, 30)
+    world.save()
+    evicted = set(strays) | {world.depot / "artifacts" / old_artifact}
+    evicted |= _entry_paths(world, old_entries)
+    case = Case(world, injector, "gc(max_size=1)", GC_CAPPED)
+
+    def expect(finished: bool, debris: str | None) -> Callable[[Outcome], Expect]:
+        return lambda _: Expect(
+            whole={recent: KEPT},
+            whole_or_gone={} if finished else dict.fromkeys(strays, STRAY),
+            gone=evicted if finished else set(),
+            records={(recent, world.parent)},
+            artifacts={new_artifact},
+            entries={new_file},
+            debris=debris,
+        )
+
+    return case.run(
+        expect(finished=False, debris=None),
+        [
+            case.step("gc(max_size=1) again", GC_CAPPED, expect(finished=True, debris="young")),
+            case.step("gc() a day later", GC, expect(finished=True, debris="none"), later=True),
+        ],
+    )
+
+
+@pytest.mark.parametrize("kind", kinds())
+def test_gc_with_a_size_cap(world: World, kind: str) -> None:
+    check("gc(max_size=1)", kind, world, _capped)
+
+
+SET_POLICY = (
+    "from scratchspaces import _policy\n_policy.update(args['depot'], 'gc.max-size', '2G')\n"
+)
+POLICY = '[gc]\ncollect-delay = "14d"\n\n[later]\nkey = 1\n'
+
+
+def _setting_the_policy(world: World, injector: Injector) -> Crashes:
+    """``scratchspaces config set``: the policy is the old one or the new one, never torn."""
+    _kept_space(world)
+    (world.depot / "config.toml").write_text(POLICY)
+    world.save()
+    args = {"depot": str(world.depot)}
+    case = Case(world, injector, "config set", SET_POLICY, args=args)
+    kept = world.space("kept")
+
+    def expect(finished: bool, debris: str | None) -> Callable[[Outcome], Expect]:
+        def expected(_: Outcome) -> Expect:
+            problems: list[Problem] = []
+            try:
+                data = parse_toml(world.depot / "config.toml") or {}
+            except ValueError:
+                data = {}  # reported by the logs' check
+            table = data.get("gc")
+            settings = table if isinstance(table, dict) else {}
+            if data.get("later") != {"key": 1} or settings.get("collect-delay") != "14d":
+                problems.append(("lost", f"the policy lost what it held: {data}"))
+            if settings.get("max-size") not in ({"2G"} if finished else {None, "2G"}):
+                problems.append((FINISH if finished else "whole", f"the policy holds {data}"))
+            return Expect(
+                whole={kept: KEPT}, records={(kept, world.parent)}, problems=problems, debris=debris
+            )
+
+        return expected
+
+    return case.run(
+        expect(finished=False, debris=None),
+        [
+            case.step("config set again", SET_POLICY, expect(finished=True, debris=None)),
+            case.step("gc() a day later", GC, expect(finished=True, debris="none"), later=True),
+        ],
+    )
+
+
+@pytest.mark.parametrize("kind", kinds())
+def test_setting_the_policy(world: World, kind: str) -> None:
+    check("config set", kind, world, _setting_the_policy)
 
 
 # --- artifacts -----------------------------------------------------------------------------
@@ -1103,7 +1221,6 @@ def _recycling(world: World, injector: Injector) -> Crashes:
     z_file = blob_sha256(b"z\n")
     due = {d2: now - OLD, f2: now - OLD, z_file: now - OLD}
     write_orphanage(world.depot, {**due, f3: now - RECENT}, cache=True)
-    (world.store / "recycled").touch()
     assert set(read_orphanage(world.depot, cache=True)) == {*due, f3}
     world.save()
     bound, kept = {d1, f1} | _reached(d1), {f3, unbound}

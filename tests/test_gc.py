@@ -16,7 +16,7 @@ import pytest
 
 import scratchspaces
 from _cli import run_cli
-from _depots import access_log, read_orphanage, snapshot, write_orphanage
+from _depots import access_log, read_orphanage, snapshot, write_access_log, write_orphanage
 from _venvs import DROP_OVERRIDE, Venv, run_bound_by_permissions, tiny_wheel
 from scratchspaces import GLOBAL, ScratchspacesWarning, _accesslog, _owners, _warn
 
@@ -25,14 +25,6 @@ ZERO = timedelta(0)
 
 def _fill(path: Path, size: int = 1000) -> None:
     (path / "blob").write_bytes(b"x" * size)
-
-
-def _write_log(depot: Path, records: list[tuple[Path, datetime, list[str]]]) -> None:
-    """Replace what was recorded with ``records``: the log, and no stamps (they are records too)."""
-    data = b"".join(_accesslog.format_record(str(p), t.timestamp(), ps) for p, t, ps in records)
-    (depot / "logs").mkdir(parents=True, exist_ok=True)
-    (depot / "logs" / "scratch_usage.toml").write_bytes(data)
-    shutil.rmtree(depot / "logs" / "scratch_usage.d", ignore_errors=True)
 
 
 # --- real environments -------------------------------------------------------------------
@@ -145,7 +137,7 @@ def test_max_age_deletes_even_live_spaces(depot: Path) -> None:
     fresh = scratchspaces.get_scratch("fresh", "pkg")
     parent = access_log(depot)[0].parents[0]
     now = datetime.now(timezone.utc)
-    _write_log(depot, [(old, now - timedelta(days=100), [parent]), (fresh, now, [parent])])
+    write_access_log(depot, [(old, now - timedelta(days=100), [parent]), (fresh, now, [parent])])
     report = scratchspaces.gc(max_age=timedelta(days=90))
     assert set(report.deleted) == {old}
     assert report.kept == [fresh]
@@ -158,7 +150,9 @@ def test_max_size_deletes_oldest_first_and_spares_recent(depot: Path) -> None:
     for path in paths.values():
         _fill(path, 1000)
     parent = access_log(depot)[0].parents[0]
-    _write_log(depot, [(paths[n], now - timedelta(days=d), [parent]) for n, d in ages.items()])
+    write_access_log(
+        depot, [(paths[n], now - timedelta(days=d), [parent]) for n, d in ages.items()]
+    )
 
     report = scratchspaces.gc(max_size=2500, dry_run=True)
     assert set(report.deleted) == {paths["d30"], paths["d20"]}  # the two oldest fit it
@@ -193,7 +187,7 @@ def test_condensation_leaves_one_record_with_live_parents(depot: Path, tmp_path:
         (space, now - timedelta(minutes=i), [str(live[i % 3]), str(tmp_path / f"gone-{i}")])
         for i in range(300)
     ]
-    _write_log(depot, records)
+    write_access_log(depot, records)
     scratchspaces.gc()
     [record] = access_log(depot)
     assert record.key == str(space)
@@ -306,7 +300,7 @@ def test_paths_are_compared_as_paths(depot: Path, tmp_path: Path) -> None:
     parent = tmp_path / "dist-1.0.dist-info"
     parent.mkdir()
     spelled = f"{depot}/scratchspaces/./pkg//k"  # the same space, spelled differently
-    _write_log(depot, [(Path(spelled), datetime.now(timezone.utc), [str(parent)])])
+    write_access_log(depot, [(Path(spelled), datetime.now(timezone.utc), [str(parent)])])
     report = scratchspaces.gc(collect_delay=ZERO)
     assert report.kept == [space]
     assert set(report.deleted) == {sibling}  # a prefix of a live space's path keeps nothing

@@ -3,7 +3,7 @@
 Started detached by :mod:`._autogc`, holding the lock it was handed. It schedules the
 next run first (so a gc that crashes is not retried by every process), runs gc on the
 user depot under the depot's policy, and appends one line of JSON to the log: when, its
-pid, what it freed, any error and warning. The log keeps its last 50 runs.
+pid, what it freed, any error and warning. The log keeps its last 50 runs, in 64 KiB at most.
 """
 
 from __future__ import annotations
@@ -82,8 +82,12 @@ def _append(depot: str, entry: dict[str, Any], started: float) -> None:
     path = log_path(depot)
     with contextlib.suppress(OSError):  # a full disk: the run is still done
         if os.path.isfile(path) and os.path.getsize(path) + len(line) > MAX_BYTES:
-            lines = _lines(path)[-(KEEP - 1) :]
-            _fs.atomic_write(path, "".join(lines).encode() + line.encode())
+            kept = [line.encode(), *(x.encode() for x in reversed(_lines(path)))]
+            while len(kept) > KEEP or sum(map(len, kept)) > MAX_BYTES // 2:
+                kept.pop()  # the oldest first; the newest run always stays
+                if len(kept) == 1:
+                    break
+            _fs.atomic_write(path, b"".join(reversed(kept)))
             return
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -168,13 +168,17 @@ def _prune_stamps(
 
 
 def _tidy(depot: str) -> None:
-    """Remove empty namespaces, and what a writer killed mid-write left in ``logs``."""
+    """Remove empty namespaces, and what writers killed mid-write left behind.
+
+    In ``logs``, and at the depot's top (the policy, ``CACHEDIR.TAG``).
+    """
     root = os.path.join(depot, _depot.SPACES_DIR)
     if not os.path.islink(root):  # never through a link: its folders are not ours
         for namespace in _fs.listdir(root):
             with contextlib.suppress(OSError):
                 os.rmdir(os.path.join(root, namespace))  # only succeeds when empty
     _collect.sweep_abandoned(_depot.logs_dir(depot))
+    _collect.sweep_abandoned(depot)
 
 
 def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, user: bool) -> GCReport:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from .._version import __version__
 from ..errors import ScratchspacesError
-from . import _artifacts, _cache, _depot, _spaces
+from . import _artifacts, _cache, _config, _depot, _spaces
 from ._output import UsageError, format_bytes, parse_duration, parse_size
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     _depot.add_commands(commands)
     _artifacts.add_commands(commands)
     _cache.add_commands(commands)
+    _config.add_commands(commands)
     return parser
 
 

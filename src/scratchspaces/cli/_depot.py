@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import _collect, _depot, _fs, _inventory
+from .. import _collect, _depot, _fs, _inventory, _policy
 from . import _artifacts, _cache
 from ._output import (
     delay_option,
@@ -77,23 +77,35 @@ def _cmd_gc(args: argparse.Namespace) -> int:
         summary += f", {plural(entries, 'cache entry', 'cache entries')}"
     summary += f" ({format_bytes(report.freed_bytes)})"
     if report.orphaned:
-        until = _kept_until(report.orphaned, args.collect_delay)
+        delay = args.collect_delay
+        if delay is None:
+            delay = _policy.policy(_depot.user_depot_string()).collect_delay
+        until = _kept_until(report.orphaned, delay)
         summary += f"; {len(report.orphaned)} orphaned, kept until {until}"
     print(summary)
     return 0
 
 
+def measure(depot: str) -> tuple[list[_inventory.SpaceInfo], list[int], int, int]:
+    """Return what ``depot`` holds: spaces, artifacts' bytes, cache entries and their bytes.
+
+    ``du`` and ``info`` count alike.
+    """
+    infos = _inventory.inventory(depot)
+    artifacts = [_fs.tree_size(p) for _h, p in _artifacts.installed_in(depot)]
+    entries, cached = _cache.usage(depot)
+    return infos, artifacts, entries, cached
+
+
 def _cmd_du(args: argparse.Namespace) -> int:
     depot = _depot.user_depot_string()
     _depot.check_depot(depot)
-    infos = _inventory.inventory(depot)
+    infos, artifacts, entries, cached = measure(depot)
     per_namespace: dict[str, list[int]] = {}
     for info in infos:
         count_size = per_namespace.setdefault(info.namespace, [0, 0])
         count_size[0] += 1
         count_size[1] += info.size
-    artifacts = [_fs.tree_size(p) for _h, p in _artifacts.installed_in(depot)]
-    entries, cached = _cache.usage(depot)
     total = sum(i.size for i in infos) + sum(artifacts) + cached
     if args.json:
         print_json(
@@ -117,18 +129,20 @@ def _cmd_du(args: argparse.Namespace) -> int:
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``gc`` and ``du``."""
     collect = commands.add_parser("gc", help="delete the spaces nobody uses any more")
-    delay_option(collect, "how long an orphan is kept")
+    delay_option(collect, "how long an orphan is kept", policy=True)
     collect.add_argument(
         "--max-age",
         type=parse_duration,
         metavar="DURATION",
-        help="also delete spaces not recorded for this long, even if in use",
+        help="also delete spaces not recorded for this long, even if in use "
+        "(default: the policy, none unless set)",
     )
     collect.add_argument(
         "--max-size",
         type=parse_size,
         metavar="SIZE",
-        help="then delete the least recently used spaces until they fit (500M, 2G)",
+        help="then evict the least recently used spaces, artifacts and cache entries until "
+        "the depot fits (500M, 2G; default: the policy, none unless set)",
     )
     collect.add_argument("--dry-run", action="store_true", help="report, change nothing")
     collect.add_argument(

@@ -106,14 +106,14 @@ def parse_size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def delay_option(parser: argparse.ArgumentParser, help: str) -> None:
-    """Add ``--collect-delay DURATION`` (default 7d)."""
+def delay_option(parser: argparse.ArgumentParser, help: str, *, policy: bool = False) -> None:
+    """Add ``--collect-delay DURATION``: default 7d, or None for the policy's (``policy``)."""
     parser.add_argument(
         "--collect-delay",
         type=parse_duration,
-        default=timedelta(days=7),
+        default=None if policy else timedelta(days=7),
         metavar="DURATION",
-        help=f"{help} (default 7d)",
+        help=f"{help} (default: {'the policy, 7d unless set' if policy else '7d'})",
     )
 
 
