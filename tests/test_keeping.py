@@ -20,7 +20,7 @@ from _depots import access_log, parents_of, write_access_log
 from _fills import file_writer, writer
 from _venvs import Venv, tiny_wheel
 from scratchspaces import _policy, artifacts, cache
-from scratchspaces.errors import DepotError
+from scratchspaces.errors import DepotError, InvalidName
 
 ZERO = timedelta(0)
 DAY = 86400.0
@@ -204,3 +204,29 @@ def test_the_user_depot_is_tagged_as_a_cache(depot: Path, tmp_path: Path) -> Non
     scratchspaces.gc()
     assert tag.is_symlink()
     assert not outside.exists()  # never written through a link
+
+
+# --- the library's own spaces ----------------------------------------------------------------
+
+
+def test_the_librarys_own_spaces_are_not_listed_or_deleted_as_spaces(depot: Path) -> None:
+    toml = cache.my_artifacts_toml("some-pkg")
+    entry = cache.create_my_artifact(file_writer(b"kept\n"))
+    cache.bind_my_artifact(toml, "kept", entry)
+    mine = scratchspaces.get_scratch("k", "pkg")
+    listed = json.loads(run_cli("list", "--json").stdout)
+    assert [row["path"] for row in listed] == [str(mine)]
+    for call in (
+        lambda: scratchspaces.delete_scratch("some-pkg", "scratchspaces"),
+        lambda: scratchspaces.clear_scratchspaces("scratchspaces"),
+    ):
+        with pytest.raises(InvalidName, match="the library's own spaces"):
+            call()
+    done = run_cli("delete", "some-pkg", "--pkg", "scratchspaces")
+    assert done.returncode == 1
+    assert len(done.stderr.splitlines()) == 1
+    scratchspaces.clear_scratchspaces()  # every space, but the library's own
+    assert not mine.exists()
+    assert toml.is_file()
+    assert cache.my_artifact_hash("kept", toml) == entry
+    assert cache.my_artifact_exists(entry)

@@ -37,8 +37,12 @@ OFF_FOR = 10 * 365 * 24 * 60 * 60
 _OFF = {"0", "false", "no", "off"}
 _SHELL = "/bin/sh"
 # The shell starts the gc in the background, away from the caller's working directory
-# (which it must not keep busy, and whose modules must not shadow ours), then exits.
-_SCRIPT = 'cd / && "$0" -c "$1" "$2" "$3" </dev/null >/dev/null 2>&1 &'
+# (which it must not keep busy, and whose modules must not shadow ours), niced from its
+# first instruction where ``nice`` exists (the user's own work first), then exits.
+_SCRIPT = (
+    '( cd / && if command -v nice >/dev/null; then exec nice -n 10 "$0" -c "$1" "$2" "$3"; '
+    'else exec "$0" -c "$1" "$2" "$3"; fi ) </dev/null >/dev/null 2>&1 &'
+)
 _CODE = (
     "import sys; sys.path.insert(0, sys.argv[2]); "
     "from scratchspaces._background import main; main(sys.argv[1])"

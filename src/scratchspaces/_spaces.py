@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import _accesslog, _autogc, _depot, _identity
-from ._depot import SPACES_DIR, TRASH_DIR
+from ._depot import CACHE_NAMESPACE, SPACES_DIR, TRASH_DIR
 from ._names import check_key, check_namespace
-from .errors import DepotError
+from .errors import DepotError, InvalidName
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -118,15 +118,27 @@ def delete_scratch(key: str, pkg: PkgSpec = None) -> None:
             link on the way); ``errno`` says why.
     """
     check_key(key)
-    namespace = check_namespace(_identity.namespace_of(pkg, sys._getframe(1).f_globals))
+    namespace = _ordinary(_identity.namespace_of(pkg, sys._getframe(1).f_globals))
     root, depot = _checked_root()
     _remove(os.path.join(root, namespace, key), _trash_root(root, depot))
+
+
+def _ordinary(namespace: str) -> str:
+    """Return ``namespace`` checked, unless it is the library's own (which gc manages)."""
+    if namespace == CACHE_NAMESPACE:
+        raise InvalidName(
+            namespace,
+            "it holds the library's own spaces (the content cache and its binding files), "
+            "which gc and `scratchspaces cache` manage: they are not deleted as spaces",
+        )
+    return check_namespace(namespace)
 
 
 def clear_scratchspaces(pkg: PkgSpec = None) -> None:
     """Remove every space of the user depot, or only those of ``pkg``'s namespace.
 
-    Unlike :func:`get_scratch`, ``pkg=None`` means *every* namespace here.
+    Unlike :func:`get_scratch`, ``pkg=None`` means *every* namespace here, but the
+    library's own (the content cache and its binding files, which gc manages).
 
     Raises:
         InvalidName: ``pkg`` is not a valid distribution name, or too long a folder name.
@@ -135,7 +147,7 @@ def clear_scratchspaces(pkg: PkgSpec = None) -> None:
     """
     namespace = None
     if pkg is not None:
-        namespace = check_namespace(_identity.namespace_of(pkg, sys._getframe(1).f_globals))
+        namespace = _ordinary(_identity.namespace_of(pkg, sys._getframe(1).f_globals))
     root, depot = _checked_root()
     trash = _trash_root(root, depot)
     if namespace is not None:
@@ -150,7 +162,7 @@ def clear_scratchspaces(pkg: PkgSpec = None) -> None:
         raise DepotError.of(root, "cannot list the namespaces", exc) from exc
     errors: list[DepotError] = []
     for name in sorted(names):
-        if os.path.basename(name) != TRASH_DIR:
+        if os.path.basename(name) not in {TRASH_DIR, CACHE_NAMESPACE}:
             try:
                 _remove(name, trash)
             except DepotError as exc:

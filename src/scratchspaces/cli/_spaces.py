@@ -40,6 +40,11 @@ def _cmd_path(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ordinary(infos: list[_inventory.SpaceInfo]) -> list[_inventory.SpaceInfo]:
+    """Leave out the library's own spaces: gc and ``scratchspaces cache`` manage them."""
+    return [i for i in infos if i.namespace != _depot.CACHE_NAMESPACE]
+
+
 def _cmd_delete(args: argparse.Namespace) -> int:
     _spaces.delete_scratch(args.key, _pkg_arg(args))
     return 0
@@ -51,7 +56,7 @@ def _cmd_clear(args: argparse.Namespace) -> int:
         _spaces.clear_scratchspaces(pkg)
         return 0
     depot = _depot.user_depot_string()
-    infos = _inventory.inventory(depot)
+    infos = _ordinary(_inventory.inventory(depot))
     if not infos:
         print(f"No scratch spaces in {depot}.")
         return 0
@@ -68,7 +73,7 @@ def _cmd_clear(args: argparse.Namespace) -> int:
         _spaces.clear_scratchspaces()
     except DepotError:
         # Say only what is really gone: the error line tells what is still there.
-        left = {i.path for i in _inventory.inventory(depot)}
+        left = {i.path for i in _ordinary(_inventory.inventory(depot))}
         gone = [i for i in infos if i.path not in left]
         if gone:
             freed = format_bytes(sum(i.size for i in gone))
@@ -88,7 +93,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
             if args.pkg in {"_global", "global"}
             else _identity.canonicalize_name(args.pkg)
         )
-    infos = _inventory.inventory(depot, namespace)
+    infos = _ordinary(_inventory.inventory(depot, namespace))
     if args.json:
         data: list[dict[str, Any]] = [
             {
