@@ -1163,7 +1163,6 @@ def _create_and_bind(world: World, injector: Injector) -> Crashes:
     held = cache.create_my_artifact(writer({**SHARED, "other.csv": b"7,8\n"}))
     cache.bind_my_artifact(other / "Artifacts.toml", "theirs", held)
     held_all = {held} | _reached(held)
-    (world.store / "recycled").touch()  # the weekly recycling is not due
     world.save()
     world.restore()
     args: dict[str, Any] = {"files": NEW_FILES, "force": False}

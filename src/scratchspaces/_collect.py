@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import _fs, _owners, _records, _remove, _toml
+from . import _fs, _records, _remove, _toml
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -237,23 +235,3 @@ class Sweep:
                 f"{who} could not remove {count(len(self.failures), 'entry', 'entries')} "
                 f"(first: {self.failures[0]}); {then}",
             )
-
-
-def sweep_abandoned(folder: str) -> None:
-    """Remove the temporaries that writers killed mid-write left in ``folder``.
-
-    Only files, never through a link, and only once abandoned: where locks do not
-    exclude, a temporary may belong to a writer still at work (see :mod:`._owners`).
-    """
-    now = time.time()
-    for name in _fs.listdir(folder):
-        if not _owners.is_temporary(name):
-            continue
-        path = os.path.join(folder, name)
-        try:
-            st = os.lstat(path)
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode) and _owners.abandoned(name, st.st_ctime, now):
-            with contextlib.suppress(OSError):
-                os.unlink(path)

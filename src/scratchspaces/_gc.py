@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from . import _accesslog, _collect, _depot, _fs, _inventory, _owners, _stamps
+from . import _accesslog, _collect, _depot, _fs, _inventory, _locks, _owners, _stamps
 from ._collect import GCReport
 from ._depot import TRASH_DIR
 
@@ -177,8 +177,9 @@ def _tidy(depot: str) -> None:
         for namespace in _fs.listdir(root):
             with contextlib.suppress(OSError):
                 os.rmdir(os.path.join(root, namespace))  # only succeeds when empty
-    _collect.sweep_abandoned(_depot.logs_dir(depot))
-    _collect.sweep_abandoned(depot)
+    now = time.time()
+    _locks.sweep_abandoned_writes(_depot.logs_dir(depot), depot, now)
+    _locks.sweep_abandoned_writes(depot, depot, now)
 
 
 def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, user: bool) -> GCReport:

@@ -199,12 +199,13 @@ def sweep_lock_files(paths: list[str], now: float, *, min_age: float = 0) -> Non
 
 
 def sweep_abandoned_writes(folder: str, top: str, now: float) -> None:
-    """Remove the temporaries of atomic writes (``<file>.tmp-...``) in ``folder``, once stale.
+    """Remove the temporaries of atomic writes (``<file>.tmp-...``) in ``folder``, once abandoned.
 
     A writer killed between writing its temporary and renaming it into place leaves the
-    temporary behind. It goes once ``STALE_AFTER`` old by its ctime (which no copy can
-    carry), never sooner: a writer may still be at work, on another machine or in
-    another pid namespace, and where locks do not exclude nothing else says so. Only
+    temporary behind. It goes at once if its name says its writer ran on this host, in
+    this pid namespace, and is gone; else once ``STALE_AFTER`` old by its ctime (which no
+    copy can carry), never sooner: a writer may still be at work, on another machine or
+    in another pid namespace, and where locks do not exclude nothing else says so. Only
     regular files, removed from ``folder`` opened from ``top`` never through a link.
     """
     if not _remove.BY_FD:  # pragma: no cover - Windows: by name
@@ -236,5 +237,5 @@ def _abandoned_write(name: str, st: os.stat_result, now: float) -> bool:
     return (
         name.find(_owners.TMP_MARK) > 0
         and stat.S_ISREG(st.st_mode)
-        and now - st.st_ctime > STALE_AFTER
+        and _owners.abandoned(name, st.st_ctime, now)
     )
