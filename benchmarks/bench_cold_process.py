@@ -41,7 +41,6 @@ its own; the expected cost is the spawn (``a`` minus ``a`` with the check off).
 
 from __future__ import annotations
 
-import fcntl
 import os
 import statistics
 import subprocess
@@ -55,6 +54,7 @@ from scratchspaces import _autogc, _background
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from _gcwait import logged_runs, wait_for_gc  # noqa: E402 - after tests/ is put on sys.path
 from _venvs import Venv, runtime_wheels, write_wheel  # noqa: E402 - after tests/ is put on sys.path
 
 FILLERS = 148
@@ -73,37 +73,8 @@ def wall_time(python: Path, module: str, env: dict[str, str], cwd: str) -> float
     return time.perf_counter() - start
 
 
-def logged_runs(depot: str) -> int:
-    """Return how many runs the automatic gc has logged in ``depot``."""
-    return len(_background.runs(depot))
-
-
 # The log drops its oldest runs past KEEP: counting them needs fewer.
 assert DUE_PAIRS + 1 < _background.KEEP, "more gc runs than the log keeps"
-
-
-def lock_free(depot: str) -> bool:
-    """Return whether no automatic gc holds ``logs/gc_auto.lock`` (taking it for an instant)."""
-    try:
-        fd = os.open(_autogc.lock_path(depot), os.O_RDWR)
-    except FileNotFoundError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    finally:
-        os.close(fd)  # releases the lock if it was taken
-    return True
-
-
-def wait_for_gc(depot: str, before: int) -> None:
-    """Wait until the gc log has more than ``before`` runs and the gc's lock is released."""
-    deadline = time.monotonic() + GC_TIMEOUT
-    while logged_runs(depot) <= before or not lock_free(depot):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no automatic gc logged its run within {GC_TIMEOUT:.0f} s")
-        time.sleep(0.005)
 
 
 def warm_up(python: Path, env: dict[str, str], cwd: str, depot: str) -> None:
@@ -112,7 +83,7 @@ def warm_up(python: Path, env: dict[str, str], cwd: str, depot: str) -> None:
         wall_time(python, module, env, cwd)
     # `import a` created the depot, then `import c` found gc due (no marker yet) and
     # started it: once it has run the marker is a day ahead, each check one stat.
-    wait_for_gc(depot, 0)
+    wait_for_gc(depot, 0, GC_TIMEOUT)
     due = _autogc.due_at(depot)
     assert due is not None, "the first gc wrote no marker"
     print(
@@ -139,7 +110,8 @@ def measure_gc_due(python: Path, env: dict[str, str], cwd: str, depot: str) -> f
             before = logged_runs(depot)
             times[run].append(wall_time(python, run[0], envs[run], cwd))
             if run == "a":
-                wait_for_gc(depot, before)  # outside the timing: no gc overlaps a timed run
+                # Outside the timing: no gc overlaps a timed run.
+                wait_for_gc(depot, before, GC_TIMEOUT)
         ratios.append(times["a"][-1] / times["b"][-1])
         print(
             f"gc due, pair {i + 1:2d}: import a {times['a'][-1] * 1e3:6.1f} ms  "

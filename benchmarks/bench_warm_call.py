@@ -33,17 +33,22 @@ line). The check on / off: ~1.0.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import statistics
+import sys
 import tempfile
 import time
 import timeit
+from pathlib import Path
 
 import platformdirs
 
 import scratchspaces
 from scratchspaces import _autogc, _background
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from _gcwait import logged_runs, wait_for_gc
 
 ROUNDS = 20
 CALLS = 2000
@@ -52,37 +57,8 @@ FIRST_ROUNDS = 20  # each due round waits for one background gc (a Python start,
 GC_TIMEOUT = 60.0  # seconds to wait for one background gc to log its run
 
 
-def logged_runs(depot: str) -> int:
-    """Return how many runs the automatic gc has logged in ``depot``."""
-    return len(_background.runs(depot))
-
-
 # The log drops its oldest runs past KEEP: counting them needs fewer.
 assert FIRST_ROUNDS + 1 < _background.KEEP, "more gc runs than the log keeps"
-
-
-def lock_free(depot: str) -> bool:
-    """Return whether no automatic gc holds ``logs/gc_auto.lock`` (taking it for an instant)."""
-    try:
-        fd = os.open(_autogc.lock_path(depot), os.O_RDWR)
-    except FileNotFoundError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    finally:
-        os.close(fd)  # releases the lock if it was taken
-    return True
-
-
-def wait_for_gc(depot: str, before: int) -> None:
-    """Wait until the gc log has more than ``before`` runs and the gc's lock is released."""
-    deadline = time.monotonic() + GC_TIMEOUT
-    while logged_runs(depot) <= before or not lock_free(depot):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no automatic gc logged its run within {GC_TIMEOUT:.0f} s")
-        time.sleep(0.005)
 
 
 def set_auto(on: bool) -> None:
@@ -137,7 +113,8 @@ def measure_first_call(depot: str) -> None:
                 past = time.time() - 1
                 os.utime(marker, (past, past))
                 due.append(first_call_ms())
-                wait_for_gc(depot, before)  # the gc has dated the marker a day ahead again
+                # Then the gc has dated the marker a day ahead again.
+                wait_for_gc(depot, before, GC_TIMEOUT)
             else:
                 assert (_autogc.due_at(depot) or 0) > time.time(), "gc is due"
                 not_due.append(first_call_ms())
@@ -180,7 +157,7 @@ def main() -> None:
         # started; once it has run the marker is a day ahead, every later check one stat.
         _autogc.forget()
         scratchspaces.get_scratch("k")
-        wait_for_gc(depot, 0)
+        wait_for_gc(depot, 0, GC_TIMEOUT)
         due = _autogc.due_at(depot)
         assert due is not None, "the first gc wrote no marker"
         print(

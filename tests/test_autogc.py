@@ -8,7 +8,6 @@ run before it exits, so "the lock is free and nothing is logged" means none star
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import subprocess
@@ -23,6 +22,7 @@ import pytest
 
 import scratchspaces
 from _depots import use_depots
+from _gcwait import lock_free, wait_for_gc
 from _tmpfs import mounted
 from _venvs import Venv, tiny_wheel
 from scratchspaces import _accesslog, _autogc, _background, _policy
@@ -35,25 +35,12 @@ WAIT = 120.0  # seconds: how long a gc may take on a loaded machine before a tes
 
 
 def _lock_is_free(depot: Path) -> bool:
-    path = depot / "logs" / "gc_auto.lock"
-    if not path.exists():
-        return True
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    finally:
-        os.close(fd)  # closing releases it
-    return True
+    return lock_free(depot)
 
 
 def _wait_until_done(depot: Path) -> None:
     """Wait until no automatic gc holds the depot's lock."""
-    deadline = time.monotonic() + WAIT
-    while not _lock_is_free(depot):
-        assert time.monotonic() < deadline, "the automatic gc did not finish"
-        time.sleep(0.05)
+    wait_for_gc(depot, timeout=WAIT)
 
 
 def _runs(depot: Path) -> list[dict[str, object]]:
