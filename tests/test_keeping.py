@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -20,7 +21,7 @@ from _depots import access_log, parents_of, write_access_log
 from _fills import file_writer, writer
 from _venvs import Venv, tiny_wheel
 from scratchspaces import _policy, artifacts, cache
-from scratchspaces.errors import DepotError, InvalidName
+from scratchspaces.errors import DepotError, InvalidName, ScratchspacesWarning
 
 ZERO = timedelta(0)
 DAY = 86400.0
@@ -228,3 +229,16 @@ def test_the_librarys_own_spaces_are_not_listed_or_deleted_as_spaces(depot: Path
     assert toml.is_file()
     assert cache.my_artifact_hash("kept", toml) == entry
     assert cache.my_artifact_exists(entry)
+
+
+def test_the_size_cap_never_evicts_through_a_link(depot: Path, tmp_path: Path) -> None:
+    entry_id = cache.create_my_artifact(file_writer(b"c" * 100))
+    namespace = depot / "scratchspaces" / "scratchspaces"
+    outside = tmp_path / "outside"
+    shutil.move(namespace, outside)
+    namespace.symlink_to(outside)  # the store is now reached through a link
+    entry = outside / "_cache" / "artifacts" / entry_id[:2] / entry_id
+    _date(entry, 30)
+    with pytest.warns(ScratchspacesWarning, match="content cache"):
+        scratchspaces.gc(max_size=0)
+    assert entry.read_bytes() == b"c" * 100

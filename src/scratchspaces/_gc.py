@@ -277,10 +277,14 @@ def _cap(
             sweep.move(u.path for u in artifacts if _evict.mtime(u.path) == u.used)
     sizes = {u.path: u.size for u in chosen}
     deleted = sweep.finish(spaces + [u.path for u in artifacts], sizes)
-    sweep.warn("gc-remove", "gc", "the next gc will try again")
     entries = {u.path: u.used for u in chosen if u.kind == "cache"}
-    store = _store.store_of_depot(depot)
-    cache = _recycle.evict(store, entries, sizes, dry_run=dry_run) if entries else GCReport()
+    cache = GCReport()
+    if entries:
+        try:
+            cache = _recycle.evict(_store.store_of_depot(depot), entries, sizes, dry_run=dry_run)
+        except OSError as exc:  # a store behind a link, or busy past the lock's timeout
+            sweep.failures.append(f"the content cache ({type(exc).__name__}: {exc})")
+    sweep.warn("gc-remove", "gc", "the next gc will try again")
     return GCReport.merge([GCReport(deleted=deleted), cache])
 
 

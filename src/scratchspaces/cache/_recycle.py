@@ -222,7 +222,11 @@ def evict(
 
     Under the store's lock, and only those not used since they were chosen (their mtime
     unchanged); directory entries before the file entries they link to.
+
+    Raises:
+        DepotError: a link stands on the way to the store's entries (nothing is deleted).
     """
+    _store.check_store(store)
     trash = os.path.join(store, TRASH_DIR)
     sweep = _collect.Sweep(trash, dry_run=dry_run)
     if not dry_run:
