@@ -757,7 +757,7 @@ def test_odd_but_harmless_headers_install(site: Site, ok_hash: str, blocks: byte
 
 # --- what extraction writes, on a small real disk ------------------------------------------
 
-TB_100 = b"99999999999999"  # bytes of zeros the 600-byte archive of issue 12 declares
+TB_100 = b"99999999999999"  # bytes of zeros a 600-byte sparse archive declares
 
 # Each declares 100 TB of a file whose data the archive does not hold: tarfile would make
 # the holes up as zeros, written until the disk is full.

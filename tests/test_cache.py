@@ -1,4 +1,4 @@
-"""The content cache's API (``scratchspaces.cache``, SPEC 6): ids, bindings, downloads.
+"""The content cache's API (``scratchspaces.cache``): ids, bindings, downloads.
 
 Entries are named by git's sha256 hashes (checked against git itself), files stored
 once however many directories hold them, bindings forced or refused, and whatever fails

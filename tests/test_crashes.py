@@ -1,4 +1,4 @@
-"""Crashes at every instant (issue 12): a process SIGKILLed at each of its filesystem events.
+"""Crashes at every instant: a process SIGKILLed at each of its filesystem events.
 
 Each operation (``get_scratch`` of a new space and of a stale one, ``gc``,
 ``create_artifact``, an install over HTTP, creating and binding a content-cache entry,

@@ -69,7 +69,7 @@ def _key_oracle(key: str) -> bool:
 
 @given(st.text(max_size=300) | st.text(alphabet="ab._-\n/\\\0 ", max_size=8))
 def test_key_rule_property(key: str) -> None:
-    """SPEC 3: keys are 1 to 255 characters of A-Z a-z 0-9 . _ -, and not . or .."""
+    """Keys are 1 to 255 characters of A-Z a-z 0-9 . _ -, and not . or .."""
     if _key_oracle(key):
         assert scratchspaces.scratch_path(key, GLOBAL).name == key
     else:

@@ -19,7 +19,7 @@ a leading ``/`` where we refuse.
 
 Extraction writes what the headers declare, no more: a file its size, read from the
 archive; a hard link nothing (made as a link); a sparse file, whose holes are made up, is
-refused (issue 12: 600 bytes that declared 100 TB of zeros).
+refused (600 bytes can declare 100 TB of zeros).
 """
 
 from __future__ import annotations
