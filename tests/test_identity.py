@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import filelock
@@ -98,10 +97,40 @@ def test_module_objects_resolve_to_their_distribution(depot: Path) -> None:
     )
 
 
-def test_module_without_a_file_is_global(depot: Path) -> None:
+def test_a_built_in_module_is_global(depot: Path) -> None:
     assert scratchspaces.scratch_path("k", sys) == depot / "scratchspaces" / "_global" / "k"
-    fake = types.ModuleType("made_up")
-    assert scratchspaces.scratch_path("k", fake) == depot / "scratchspaces" / "_global" / "k"
+
+
+MAIN_AND_DEFAULT = (
+    "import sys, types, scratchspaces\n"
+    "a = scratchspaces.get_scratch('k')\n"
+    "b = scratchspaces.get_scratch('k', sys.modules['__main__'])\n"
+    "c = scratchspaces.get_scratch('k', types.ModuleType('made_up'))\n"
+    "print(a if a == b == c else f'{a} {b} {c}')\n"
+)
+
+
+def test_a_module_without_a_file_takes_the_fallback_of_code_without_one(
+    project: Path, depot: Path, tmp_path: Path
+) -> None:
+    """Ported from Scratch.jl ``test/runtests.jl`` (commit d68e430dee44), "UUID lookup for
+    active project when running in Main": ``get_scratch!(@__MODULE__, key)`` in ``Main``
+    is ``@get_scratch!(key)``. Here ``__main__`` of ``-c`` or of stdin, and a module made
+    at run time, take the project of the current directory, as a caller without a file
+    does; with no project there, both are global."""
+    in_project = depot / "scratchspaces" / "local-proj-x" / "k"
+    assert _run(["-c", MAIN_AND_DEFAULT], cwd=project / "tools") == str(in_project)
+    stdin = subprocess.run(
+        [sys.executable, "-"],
+        input=MAIN_AND_DEFAULT,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert stdin.stdout.strip() == str(in_project)
+    elsewhere = depot / "scratchspaces" / "_global" / "k"
+    assert _run(["-c", MAIN_AND_DEFAULT], cwd=tmp_path) == str(elsewhere)
 
 
 def test_calling_pkg_names_whose_lifecycle_keeps_the_space(depot: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -341,3 +342,25 @@ def test_random_trees_equal_git(tree: dict[str, Node]) -> None:
             expected = git_write_tree(root, Path(tmp) / f"repo-{algorithm}", algorithm)
             assert tree_hash(root, algorithm) == expected
             assert tree_hash(root, algorithm, threads=1) == expected
+
+
+def test_entries_named_git_are_left_out_as_pkg_does(tmp_path: Path) -> None:
+    """Ported from Pkg.jl ``test/new.jl``, "Test for directory with .git hashing" (commit
+    e52498951d11): ``Foo`` and ``FooGit``, which also holds ``.git/foo``, hash alike, to
+    the hash Pkg gives; a ``.git`` file deeper down is left out too, and git agrees."""
+    for name in ("Foo", "FooGit"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "foo").write_text("foo")
+    (tmp_path / "FooGit" / ".git").mkdir()
+    (tmp_path / "FooGit" / ".git" / "foo").write_text("foo")
+    expected = "2f42e2c1c1afd4ef8c66a2aaba5d5e1baddcab33"
+    assert tree_hash(tmp_path / "Foo") == tree_hash(tmp_path / "FooGit") == expected
+    deeper = tmp_path / "deeper"
+    (deeper / "sub").mkdir(parents=True)
+    (deeper / "sub" / "a.txt").write_text("a")
+    (deeper / "sub" / ".git").write_text("gitdir: elsewhere\n")  # a worktree's .git file
+    (deeper / ".gitignore").write_text("x\n")  # only the exact name is left out
+    without = tmp_path / "without"
+    shutil.copytree(deeper, without)
+    (without / "sub" / ".git").unlink()
+    assert tree_hash(deeper) == git_write_tree(without, tmp_path / "git", "sha1")

@@ -271,6 +271,12 @@ def owner_of_module(module: ModuleType) -> Owner:
     if isinstance(file, str):
         return owner_of_file(file)
     portions = [p for p in getattr(module, "__path__", ()) if isinstance(p, str)]
+    spec = getattr(module, "__spec__", None)
+    if not portions and getattr(spec, "origin", None) not in {"built-in", "frozen"}:
+        # No file and no folder (``__main__`` of a REPL or of ``-c``): the fallback a
+        # caller without a file gets, the project of the current directory.
+        cwd = _sitedir.cwd()
+        return owner_of_directory(cwd) if cwd is not None else _global_owner()
     owners: set[Owner] = set()
     for portion in portions:
         owners.update(_owners_of_directory(os.path.abspath(portion)))

@@ -158,9 +158,9 @@ class _Dir:
 
 
 def _walk(
-    top: bytes, new: Callable[[bytes], hashlib._Hash]
+    top: bytes, new: Callable[[bytes], hashlib._Hash], skip: frozenset[bytes]
 ) -> tuple[list[_Dir], list[bytes], list[tuple[bytes, int, int]]]:
-    """Scan ``top``, hashing its small files on the way.
+    """Scan ``top``, hashing its small files on the way; entries named in ``skip`` are left out.
 
     Returns every directory, parents first; the hash of every regular file (``b""``
     for a large one, still to hash); and the large files as (path, size, index).
@@ -175,7 +175,7 @@ def _walk(
         # Only this directory's descriptor is open at a time, however deep the tree.
         dir_fd = os.open(path, _O_DIR_FLAGS) if _RELATIVE else None
         try:
-            subdirs = _scan(path, dir_fd, node, new=new, hashes=hashes, large=large)
+            subdirs = _scan(path, dir_fd, node, new=new, hashes=hashes, large=large, skip=skip)
         finally:
             if dir_fd is not None:
                 os.close(dir_fd)
@@ -192,12 +192,15 @@ def _scan(
     new: Callable[[bytes], hashlib._Hash],
     hashes: list[bytes],
     large: list[tuple[bytes, int, int]],
+    skip: frozenset[bytes],
 ) -> list[tuple[bytes, _Dir]]:
     """Fill in ``node`` from the directory ``path``; return its subdirectories."""
     subdirs: list[tuple[bytes, _Dir]] = []
     with os.scandir(path) as it:
         for entry in it:
             name = entry.name
+            if name in skip:
+                continue
             # The listing's type: only a DT_UNKNOWN one makes is_*() call lstat.
             if entry.is_file(follow_symlinks=False):
                 fd = os.open(name if dir_fd is not None else entry.path, _O_FLAGS, dir_fd=dir_fd)
@@ -276,6 +279,7 @@ def _hash(
     algorithm: Algorithm,
     threads: int | None,
     during: Callable[[bytes, list[_Dir], list[bytes]], None] | None = None,
+    skip: frozenset[bytes] = frozenset(),
 ) -> tuple[str, bytes, list[_Dir], list[bytes]]:
     """Walk and hash ``path``: its tree hash, its path as bytes, the walk and the blobs.
 
@@ -288,7 +292,7 @@ def _hash(
         raise NotADirectoryError(f"not a directory: {top!r}")
     # bytes all the way: names come out of the listing as git stores them, unencoded
     top_bytes = os.fsencode(top)
-    dirs, hashes, large = _walk(top_bytes, new)
+    dirs, hashes, large = _walk(top_bytes, new, skip)
     if during is None or not large:
         _hash_large_files(large, hashes, new, threads)
     else:
@@ -322,6 +326,8 @@ def tree_hash(
 ) -> str:
     """Return the git tree hash of the directory ``path``, as ``git write-tree`` gives it.
 
+    Entries named ``.git``, at any depth, are left out as Julia's Pkg does: git cannot store one.
+
     Args:
         path: a directory.
         algorithm: ``"sha1"`` (git's default object format) or ``"sha256"``.
@@ -333,7 +339,10 @@ def tree_hash(
         UnsupportedFile: the tree holds a FIFO, socket or device.
         ValueError: an unknown algorithm.
     """
-    return _hash(path, algorithm, threads)[0]
+    return _hash(path, algorithm, threads, skip=_GIT)[0]
+
+
+_GIT = frozenset({b".git"})
 
 
 class Listing(NamedTuple):
