@@ -35,6 +35,7 @@ from ..errors import (
 )
 from . import _bindings, _install, _platform
 from ._platform import Platform
+from ._platform_match import platforms_match, select_platform
 from ._store import (
     artifact_exists,
     artifact_path,
@@ -210,8 +211,10 @@ __all__ = [
     "bind_artifact",
     "create_artifact",
     "ensure_artifact_installed",
+    "platforms_match",
     "publish_artifact",
     "remove_artifact",
+    "select_platform",
     "tree_hash",
     "unbind_artifact",
     "verify_artifact",

@@ -1,7 +1,8 @@
 """``Artifacts.toml``: reading, validating and writing it in the shape Julia's Pkg writes.
 
 A name holds either one table (the same artifact on every platform) or an array of
-tables, each with platform keys (``os``, ``arch``, optionally ``libc``)::
+tables, each with platform keys (``os``, ``arch``, and any other string-valued tag such
+as ``libc``, ``libgfortran_version`` or ``julia_version``)::
 
     [dataset]
     git-tree-sha1 = "43563e7631a7eafae1f9f8d9d332e3de44ad7239"
@@ -13,9 +14,11 @@ tables, each with platform keys (``os``, ``arch``, optionally ``libc``)::
 
 Files are written as Pkg writes them (keys sorted, sub-tables indented), so a file
 written here reads in Julia and the other way round; keys this library does not know
-(Julia's ``cxxstring_abi``, say) are kept. Every binding also records the file in the
-artifacts' usage log (:mod:`._usage`), which is how gc knows which artifacts are still
-wanted.
+are kept. Which entry serves a platform is decided as Julia decides it
+(:mod:`._platform_match`); binding or unbinding for a platform replaces or removes only
+the entries bound for exactly that platform, every tag compared. Every binding also
+records the file in the artifacts' usage log (:mod:`._usage`), which is how gc knows
+which artifacts are still wanted.
 """
 
 from __future__ import annotations
@@ -25,12 +28,11 @@ from typing import TYPE_CHECKING, Any
 from .. import _fs, _names, _records, _toml
 from ..errors import BindingExists, InvalidArtifactsToml
 from . import _usage
-from ._platform import same_platform
+from ._platform import Platform, from_entry
+from ._platform_match import platforms_match, rank
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-
-    from ._platform import Platform
 
 _BARE_KEY = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
@@ -86,15 +88,32 @@ def entries(data: Mapping[str, Any], name: str, path: str) -> list[dict[str, Any
     raise InvalidArtifactsToml(path, name, "neither a table nor an array of tables")
 
 
+def _platforms(found: list[dict[str, Any]], name: str, path: str) -> list[Platform]:
+    try:
+        return [from_entry(entry) for entry in found]
+    except ValueError as exc:
+        raise InvalidArtifactsToml(path, name, str(exc)) from exc
+
+
 def select(
     data: Mapping[str, Any], name: str, path: str, platform: Platform
 ) -> dict[str, Any] | None:
-    """Return the entry of ``name`` for ``platform``, or None."""
+    """Return the entry of ``name`` that best serves ``platform``, or None.
+
+    Raises:
+        InvalidArtifactsToml: an entry is malformed, or has a tag Julia would refuse.
+    """
     value = data.get(name)
     found = entries(data, name, path)
     if isinstance(value, dict):
         return found[0]
-    return next((entry for entry in found if platform.matches(entry)), None)
+    # Entries bound for one platform: the last one wins, as in Julia's Dict of them.
+    by_platform = dict(zip(_platforms(found, name, path), found, strict=True))
+    try:
+        ranked = rank(list(by_platform), platform)
+    except ValueError as exc:
+        raise InvalidArtifactsToml(path, name, str(exc)) from exc
+    return by_platform[ranked[0]] if ranked else None
 
 
 def bound_hashes(path: str) -> set[str]:
@@ -164,7 +183,7 @@ def _entry(
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {"git-tree-sha1": hash_}
     if platform is not None:
-        entry.update(platform.tags())
+        entry.update(platform.tags)
     if lazy:
         entry["lazy"] = True
     if download_info:
@@ -211,12 +230,13 @@ def bind(
         elif platform is None or isinstance(current, dict):
             raise BindingExists(path, name)
         else:
-            same = [i for i, e in enumerate(current) if same_platform(e, platform)]
-            if same and not force:
+            bound = _platforms(current, name, path)
+            if not force and any(platforms_match(platform, p) for p in bound):
                 raise BindingExists(path, f"{name} ({platform})")
-            for index in reversed(same):
-                del current[index]
-            current.append(entry)
+            # Only entries bound for exactly this platform go: a libgfortran_version or
+            # sanitize variant of it stays.
+            data[name] = [e for e, p in zip(current, bound, strict=True) if p != platform]
+            data[name].append(entry)
         _fs.atomic_write(path, dumps(data).encode("utf-8"))
         _usage.record_usage(path, locked_already=True, binding=True)
 
@@ -231,7 +251,8 @@ def unbind(path: str, name: str, *, platform: Platform | None) -> None:
         if platform is None or isinstance(current, dict):
             del data[name]
         else:
-            kept = [e for e in current if not (isinstance(e, dict) and same_platform(e, platform))]
+            bound = _platforms(entries(data, name, path), name, path)
+            kept = [e for e, p in zip(current, bound, strict=True) if p != platform]
             if len(kept) == len(current):
                 return
             if kept:
