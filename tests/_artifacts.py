@@ -1,16 +1,18 @@
 """Artifacts for tests: platforms, installs in a fresh process, tarballs made by hand.
 
 A hand-made tarball is real: built with ``tarfile`` exactly as given (malicious members
-included), gzipped, named by a ``file://`` URL in an ``Artifacts.toml`` and installed
-with ``ensure_artifact_installed`` at a :class:`Site`, next to a sentinel it must not
-reach.
+included), gzipped (or compressed with xz or bzip2, or left plain), named by a
+``file://`` URL in an ``Artifacts.toml`` and installed with ``ensure_artifact_installed``
+at a :class:`Site`, next to a sentinel it must not reach.
 """
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import hashlib
 import io
+import lzma
 import os
 import stat
 import subprocess
@@ -76,8 +78,8 @@ def symlink(name: str, target: str) -> Member:
     return _info(name, tarfile.SYMTYPE, 0o777, target), None
 
 
-def hardlink(name: str, target: str) -> Member:
-    return _info(name, tarfile.LNKTYPE, 0o644, target), None
+def hardlink(name: str, target: str, mode: int = 0o644) -> Member:
+    return _info(name, tarfile.LNKTYPE, mode, target), None
 
 
 def special(name: str, kind: bytes, major: int = 0, minor: int = 0) -> Member:
@@ -87,13 +89,28 @@ def special(name: str, kind: bytes, major: int = 0, minor: int = 0) -> Member:
     return info, None
 
 
-def tar_bytes(members: list[Member]) -> bytes:
-    """The gzip tarball of ``members``, in that order, exactly as given."""
+COMPRESSIONS = ("gzip", "xz", "bzip2", "tar")
+
+
+def compress(raw: bytes, compression: str = "gzip") -> bytes:
+    """``raw`` compressed with ``compression``: one of COMPRESSIONS (``tar``: as it is)."""
+    if compression == "gzip":
+        return gzip.compress(raw, mtime=0)
+    if compression == "xz":
+        return lzma.compress(raw)
+    if compression == "bzip2":
+        return bz2.compress(raw)
+    assert compression == "tar", compression
+    return raw
+
+
+def tar_bytes(members: list[Member], compression: str = "gzip") -> bytes:
+    """The tarball of ``members``, in that order, exactly as given (gzip unless told)."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for info, data in members:
             tar.addfile(info, None if data is None else io.BytesIO(data))
-    return gzip.compress(raw.getvalue(), mtime=0)
+    return compress(raw.getvalue(), compression)
 
 
 def write_tarball(path: Path, members: list[Member]) -> str:

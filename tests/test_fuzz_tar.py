@@ -2,7 +2,8 @@
 
 Each example damages a valid deterministic tarball (bytes flipped, cut short, header
 fields rewritten with or without a fresh checksum, PAX records injected, a member aimed
-at the canary spliced in, the gzip stream itself flipped) and extracts it twice: with
+at the canary spliced in, the compressed stream itself flipped; gzip, xz, bzip2 or none,
+the compression read from the bytes) and extracts it twice: with
 ``_tar.extract`` into a directory inside a temporary depot, and with
 ``ensure_artifact_installed`` through an ``Artifacts.toml`` naming its sha256 (so the
 damaged archive is really extracted). Beside the depot is a canary folder, and a symlink
@@ -29,7 +30,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from _artifacts import UP_TO_TMP, directory, hardlink, reg, sha256_of, symlink, tar_bytes
+from _artifacts import (
+    COMPRESSIONS,
+    UP_TO_TMP,
+    compress,
+    directory,
+    hardlink,
+    reg,
+    sha256_of,
+    symlink,
+    tar_bytes,
+)
 from _depots import snapshot, use_depots
 from scratchspaces import ScratchspacesError
 from scratchspaces.artifacts import (
@@ -261,7 +272,7 @@ class Splice:
 
 @dataclass(frozen=True)
 class Flip:
-    """XOR the byte at ``at`` with ``mask``: in the tar stream, or in the gzip file."""
+    """XOR the byte at ``at`` with ``mask``: in the tar stream, or in the compressed file."""
 
     at: int
     mask: int
@@ -319,8 +330,8 @@ def _inserted(op: Records | Splice, resolve: Callable[[bytes], bytes]) -> bytes:
     return pax_data(data, op.kind)
 
 
-def damage(base: Base, ops: list[Op], canary: Path) -> bytes:
-    """The gzip tarball of ``base`` after ``ops``: field edits, insertions, flips, a cut."""
+def damage(base: Base, ops: list[Op], canary: Path, compression: str = "gzip") -> bytes:
+    """The tarball of ``base`` after ``ops``: field edits, insertions, flips, a cut."""
     here = os.fsencode(canary)
 
     def resolve(value: bytes) -> bytes:
@@ -349,9 +360,9 @@ def damage(base: Base, ops: list[Op], canary: Path) -> bytes:
             raw[op.at % len(raw)] ^= op.mask
         elif isinstance(op, Cut):
             del raw[op.at % (len(raw) + 1) :]
-    packed = bytearray(gzip.compress(bytes(raw), mtime=0))
+    packed = bytearray(compress(bytes(raw), compression))
     for op in ops:
-        if isinstance(op, Flip) and op.gzip:
+        if isinstance(op, Flip) and op.gzip and packed:  # a plain tar may be cut to nothing
             packed[op.at % len(packed)] ^= op.mask
     return bytes(packed)
 
@@ -396,7 +407,7 @@ def _inside(top: Path) -> None:
             assert resolved == real or resolved.startswith(real + os.sep), (name, resolved)
 
 
-def run_example(base: Base, ops: list[Op], kind: str) -> None:
+def run_example(base: Base, ops: list[Op], kind: str, compression: str = "gzip") -> None:
     RAN[kind] += 1
     with (
         tempfile.TemporaryDirectory(prefix="fuzz-tar-", dir=FAST) as tmp,
@@ -407,7 +418,7 @@ def run_example(base: Base, ops: list[Op], kind: str) -> None:
         use_depots(mp, depot)
         canary = _make_canary(root)
         tarball = root / "fuzzed.tar.gz"
-        tarball.write_bytes(damage(base, ops, canary))
+        tarball.write_bytes(damage(base, ops, canary, compression))
         before = _canary_state(root)
 
         # extraction alone, at the depth an install extracts to
@@ -458,6 +469,12 @@ def test_crafted_headers_never_escape(bases: list[Base], which: int, ops: list[O
 
 
 @FUZZ
-@given(st.integers(0, 1), st.lists(st.one_of(flips, cuts), min_size=1, max_size=4))
-def test_damaged_bytes_never_escape(bases: list[Base], which: int, ops: list[Op]) -> None:
-    run_example(bases[which], ops, "bytes")
+@given(
+    st.integers(0, 1),
+    st.lists(st.one_of(flips, cuts), min_size=1, max_size=4),
+    st.sampled_from(COMPRESSIONS),
+)
+def test_damaged_bytes_never_escape(
+    bases: list[Base], which: int, ops: list[Op], compression: str
+) -> None:
+    run_example(bases[which], ops, f"bytes {compression}", compression)

@@ -37,7 +37,7 @@ def _install_from(hash_: str, source: dict[str, Any], root: str, label: str) -> 
                 raise DownloadError(url, f"{os.path.getsize(tarball)} bytes, expected {size}")
             actual = _transfer.sha256_of_file(tarball)
         else:
-            tarball = os.path.join(work, "download.tar.gz")
+            tarball = os.path.join(work, "download")  # its compression is read from its bytes
             actual = _transfer.download(url, tarball, label=label, expected_size=source.get("size"))
         if actual != source["sha256"].lower():
             raise HashMismatch(f"sha256 of {url}", source["sha256"].lower(), actual)
