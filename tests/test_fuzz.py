@@ -698,6 +698,9 @@ CHANGED_KEY = (Insert(At(record=0, line=1, offset=3), b" "), Flip(At(record=0), 
 FLIPPED_HEADER = (Flip(At(record=1, line=1, offset=0), 1),)
 # A byte of a key flipped into a control character (DEL): read as it stands, another path.
 CONTROL_IN_KEY = (Flip(At(record=0, line=1, offset=14), 5),)
+# A byte of a parent's path flipped into a lone CR ("r" ^ 0x7f): read as it stands, the
+# parent was another path, gone, and its live space was deleted.
+LONE_CR_IN_PARENT = (Flip(At(record=0, line=28, offset=337), 127),)
 
 # What each did before it was fixed.
 SALVAGES_ONE = "Reader.slow salvages one key per chunk: the records merged into it are lost"
@@ -783,6 +786,7 @@ def counted(kind: str, ops: tuple[Op, ...], *, stamps: bool = True, which: str =
 @example(ops=BAD_UTF8_PARENT, stamps=False)
 @example(ops=YEAR_ONE, stamps=True)
 @example(ops=CONTROL_IN_KEY, stamps=False)
+@example(ops=LONE_CR_IN_PARENT, stamps=False)
 def test_access_log(ops: tuple[Op, ...], stamps: bool) -> None:
     counted("access_log", ops, stamps=stamps)
 

@@ -110,7 +110,7 @@ def append_stamped(
 _BLANK = " \t\r\n"
 # Patterns as text: re compiles (and caches) them on first use, not at import.
 _KEY = r'\[\[("(?:[^"\\\n]|\\.)*")\]\]'
-_GARBLED = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]"  # our writer escapes them all
+_GARBLED = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]|\r(?!\n)"  # we escape all; CR: CRLF only
 
 
 def split(text: str) -> list[str]:
