@@ -54,7 +54,7 @@ from scratchspaces import _autogc, _background
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _gcwait import logged_runs, wait_for_gc  # noqa: E402 - after tests/ is put on sys.path
+from _gcwait import logged_runs, runs_since, wait_for_gc  # noqa: E402 - after tests/ is put on sys.path
 from _venvs import Venv, runtime_wheels, write_wheel  # noqa: E402 - after tests/ is put on sys.path
 
 FILLERS = 148
@@ -118,12 +118,10 @@ def measure_gc_due(python: Path, env: dict[str, str], cwd: str, depot: str) -> f
             f"import a (check off) {times[OFF][-1] * 1e3:6.1f} ms  "
             f"import b {times['b'][-1] * 1e3:6.1f} ms  ratio {ratios[-1]:.2f}"
         )
-    runs = _background.runs(depot)[runs_before:]
-    errors = [r for r in runs if "error" in r]
-    gc_seconds = statistics.median(float(r["seconds"]) for r in runs)
+    count, errors, gc_seconds = runs_since(depot, runs_before)
     print(
-        f"background gc runs logged while gc was due: {len(runs)} of {DUE_PAIRS} imports "
-        f"of a, {len(errors)} with an error, median {gc_seconds * 1e3:.0f} ms each "
+        f"background gc runs logged while gc was due: {count} of {DUE_PAIRS} imports "
+        f"of a, {errors} with an error, median {gc_seconds * 1e3:.0f} ms each "
         f"(not waited for by the importer)"
     )
     a_med = statistics.median(times["a"]) * 1e3

@@ -48,7 +48,7 @@ from scratchspaces import _autogc, _background
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from _gcwait import logged_runs, wait_for_gc
+from _gcwait import logged_runs, runs_since, wait_for_gc
 
 ROUNDS = 20
 CALLS = 2000
@@ -122,12 +122,10 @@ def measure_first_call(depot: str) -> None:
             f"round {i + 1:2d}: first call, gc not due {not_due[-1]:6.3f} ms  "
             f"gc due {due[-1]:6.3f} ms"
         )
-    runs = _background.runs(depot)[runs_before:]
-    errors = [r for r in runs if "error" in r]
-    gc_seconds = statistics.median(float(r["seconds"]) for r in runs)
+    count, errors, gc_seconds = runs_since(depot, runs_before)
     print(
-        f"background gc runs logged: {len(runs)} of {FIRST_ROUNDS} due calls, "
-        f"{len(errors)} with an error, median {gc_seconds * 1e3:.0f} ms each (not waited for)"
+        f"background gc runs logged: {count} of {FIRST_ROUNDS} due calls, "
+        f"{errors} with an error, median {gc_seconds * 1e3:.0f} ms each (not waited for)"
     )
     print(
         f"median first call of a process: gc not due {statistics.median(not_due):.3f} ms, "

@@ -34,6 +34,16 @@ def lock_free(depot: str | os.PathLike[str]) -> bool:
     return True
 
 
+def runs_since(depot: str | os.PathLike[str], before: int) -> tuple[int, int, float]:
+    """Return the runs logged after the first ``before``: how many, how many with an
+    error, and their median duration in seconds."""
+    import statistics
+
+    runs = _background.runs(os.fspath(depot))[before:]
+    errors = sum(1 for r in runs if "error" in r)
+    return len(runs), errors, statistics.median(float(r["seconds"]) for r in runs)
+
+
 def wait_for_gc(depot: str | os.PathLike[str], before: int = -1, timeout: float = 120.0) -> None:
     """Wait until the log has more than ``before`` runs (-1: any) and the lock is free."""
     deadline = time.monotonic() + timeout

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import argparse
 
 # A marker dated further ahead than this was dated by a policy that turns automatic gc off.
-_OFF_AFTER = 5 * 365 * 24 * 60 * 60
+_OFF_AFTER = _autogc.OFF_FOR // 2
 
 
 def _iso(when: float) -> str:
