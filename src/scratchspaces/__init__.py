@@ -10,8 +10,6 @@ frees it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from ._depot import depots, user_depot
 from ._identity import GLOBAL, canonicalize_name
 from ._spaces import (
@@ -32,7 +30,10 @@ from .errors import (
     ScratchspacesWarning,
 )
 
+TYPE_CHECKING = False  # not typing's: importing typing costs more than this package
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._collect import GCReport
     from ._gc import gc
 

@@ -23,10 +23,10 @@ import os
 import time
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ._depot import SPACES_DIR, logs_dir
 
+TYPE_CHECKING = False  # not typing's: importing typing costs more than this module
 if TYPE_CHECKING:
     from filelock import BaseFileLock
 

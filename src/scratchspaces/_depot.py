@@ -12,10 +12,10 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .errors import DepotError
 
+TYPE_CHECKING = False  # not typing's: importing typing costs more than this module
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from contextvars import ContextVar

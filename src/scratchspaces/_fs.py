@@ -14,11 +14,10 @@ import contextlib
 import os
 import stat
 import time
-from typing import TYPE_CHECKING
-
 from . import _owners
 from .errors import DepotError
 
+TYPE_CHECKING = False  # not typing's: importing typing costs more than this module
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import BinaryIO

@@ -4,16 +4,20 @@ Resolution runs inside other packages' imports, so it must be cheap and must not
 every installed distribution (``importlib.metadata`` alone costs as much as
 platformdirs). The approach:
 
-1. Find the ``sys.path`` entry holding the module's file and list it once per process.
+1. Find the ``sys.path`` entry holding the module's file; take its names from the
+   import system's listing of it (it imported the module from there), else list it once
+   per process.
 2. Guess the distribution from the module path (``yaml`` -> ``pyyaml``? no; ``a`` ->
-   ``a-1.0.dist-info``: yes) and confirm the guess against that distribution's
-   ``RECORD``; only when no guess is confirmed are the other ``RECORD`` files read, each
-   at most once per process. ``RECORD`` is authoritative, ``top_level.txt`` is not
-   needed (hatchling and flit wheels have none) and namespace packages (``google.*``)
-   resolve per file, not per top-level name.
-3. A file outside every ``sys.path`` entry with distributions: an editable install
-   (``direct_url.json`` says ``editable``), else the nearest ``pyproject.toml`` above it,
-   else the global namespace.
+   ``a-1.0.dist-info``: yes, found with one pattern search over the names) and confirm
+   the guess against that distribution's ``RECORD``; only when no guess is confirmed are
+   the other ``RECORD`` files read, those installed nearest to the module first, each at
+   most once per process. ``RECORD`` is authoritative, ``top_level.txt`` is not needed
+   (hatchling and flit wheels have none) and namespace packages (``google.*``) resolve
+   per file, not per top-level name.
+3. A file outside every ``sys.path`` entry with distributions: the nearest
+   ``pyproject.toml`` above it (its project, installed editable or not), else an
+   editable install of a ``setup.py`` project above it (``direct_url.json`` says
+   ``editable``), else the global namespace.
 
 Every answer is cached per file for the life of the process.
 """
@@ -23,16 +27,19 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import TYPE_CHECKING, NewType
 
 from . import _sitedir
 from ._sitedir import normalize as _normalize_loose
 from .errors import AmbiguousModule, InvalidName
 
+TYPE_CHECKING = False  # not typing's: importing typing costs more than resolving a name
 if TYPE_CHECKING:
     from types import ModuleType
+    from typing import NewType
 
-NormalizedName = NewType("NormalizedName", str)
+    NormalizedName = NewType("NormalizedName", str)
+else:
+    NormalizedName = str  # what NewType gives at run time, without importing typing
 
 GLOBAL_NAMESPACE = "_global"
 
@@ -202,6 +209,10 @@ def _local_owner(path: str, directory: str) -> Owner | None:
 
     pyproject = _fs.nearest_file(directory, "pyproject.toml")
     if pyproject is None:
+        # An installer builds a project from its pyproject.toml or its setup.py: with
+        # neither above, no editable install holds ``path`` and none need be read.
+        if _fs.nearest_file(directory, "setup.py") is None:
+            return None
         return _editable_owner(path)
     name = _project_name(pyproject)
     if name is None:

@@ -1,20 +1,24 @@
 """The distributions the running environment sees, per ``sys.path`` entry.
 
-Each entry is listed once per process. A distribution's ``RECORD`` is read only when a
-file in that entry must be attributed, best guesses first (see :mod:`._identity`), and
-each at most once per process: ``RECORD`` is authoritative, ``top_level.txt`` only a
-hint (hatchling and flit wheels have none). Editable installs are found from their
-``direct_url.json`` (PEP 610), read once per process and only when needed.
+Each entry's names are taken once per process from the import system, which listed the
+entry to import from it (else listed here). A distribution is found by name with one
+pattern search over those names, without indexing every ``.dist-info``: this runs
+inside other packages' imports, in environments of thousands of distributions. A
+distribution's ``RECORD`` is read only when a file in that entry must be attributed,
+best guesses first (see :mod:`._identity`), and each at most once per process: ``RECORD``
+is authoritative. Editable installs are found from their ``direct_url.json`` (PEP 610),
+read once per process and only when needed.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # not typing's: importing typing costs more than this module
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Collection
 
 
 def normalize(name: str) -> str:
@@ -25,21 +29,43 @@ def normalize(name: str) -> str:
     return name
 
 
+def _name_pattern(name: str) -> re.Pattern[str]:
+    """Match the ``.dist-info`` entries of normalized ``name``, NUL-separated, any case.
+
+    Explicit ``[aA]`` classes rather than ``re.IGNORECASE``, which costs a millisecond to
+    compile; a version never holds ``-`` (installers escape it), a name may (old wheels).
+    """
+    parts = []
+    for char in name:
+        if char == "-":
+            parts.append("[-_.]+")
+        elif char.isalpha():
+            parts.append(f"[{char}{char.upper()}]")
+        else:
+            parts.append(re.escape(char))
+    return re.compile("\\0(" + "".join(parts) + "-[^\\0-]*\\.dist-info)(?=\\0)")
+
+
 class SiteDir:
     """The distributions installed in one ``sys.path`` entry, read lazily."""
 
-    __slots__ = ("_dirs", "_files", "_records_read", "by_name", "path")
+    __slots__ = ("_dirs", "_files", "_joined", "_names", "_records_read", "path")
 
-    def __init__(self, path: str, dist_infos: list[str]) -> None:
+    def __init__(self, path: str, names: Collection[str]) -> None:
         self.path = path
-        # normalized name -> dist-info directory names (more than one only when broken)
-        self.by_name: dict[str, list[str]] = {}
-        for entry in dist_infos:
-            name = entry[: -len(".dist-info")].rsplit("-", 1)[0]
-            self.by_name.setdefault(normalize(name), []).append(entry)
+        self._names = names  # every entry of the directory, not only distributions
+        self._joined = "\0" + "\0".join(names) + "\0"  # searched by name in one pass
         self._files: dict[str, str] = {}  # RECORD path -> dist-info
         self._dirs: dict[str, set[str]] = {}  # directory in a RECORD -> dist-infos
         self._records_read: set[str] = set()
+
+    def has_distributions(self) -> bool:
+        """Whether any ``.dist-info`` is among the names."""
+        return ".dist-info\0" in self._joined
+
+    def dist_infos(self, name: str) -> list[str]:
+        """Return the ``.dist-info`` names of normalized ``name`` (more than one if broken)."""
+        return _name_pattern(name).findall(self._joined)
 
     def _read_record(self, dist_info: str) -> None:
         # Marked read only once indexed: a thread that finds it marked must also find its
@@ -66,8 +92,8 @@ class SiteDir:
                 head = head.rpartition("/")[0]
         self._records_read.add(dist_info)
 
-    def _candidates(self, rel: str) -> list[str]:
-        """Dist-infos in the order most likely to own ``rel``, best guesses first."""
+    def _guesses(self, rel: str) -> list[str]:
+        """Dist-infos whose name the path ``rel`` suggests, best guesses first."""
         parts = rel.split("/")
         dirs = parts[:-1]
         stem = parts[-1].split(".", 1)[0]
@@ -80,24 +106,39 @@ class SiteDir:
             guesses.extend(names[1:])
         ordered: list[str] = []
         for guess in guesses:
-            for dist_info in self.by_name.get(normalize(guess), ()):
+            for dist_info in self.dist_infos(normalize(guess)):
                 if dist_info not in ordered:
                     ordered.append(dist_info)
-        if names:
-            top = normalize(names[0]).replace("-", "")
-            # PyYAML/yaml, python-dateutil/dateutil: the import name inside the dist name
-            loose = [d for n, ds in self.by_name.items() if top in n.replace("-", "") for d in ds]
-            ordered.extend(d for d in loose if d not in ordered)
         return ordered
+
+    def _nearest(self, rel: str) -> list[str]:
+        """Every dist-info, those created nearest to ``rel``'s top-level entry first.
+
+        An installer writes a wheel's files and then its ``.dist-info``, so their inode
+        numbers are close on common filesystems (PyYAML's ``yaml``, beautifulsoup4's
+        ``bs4``). Only an order: the ``RECORD`` decides. The numbers come with the
+        listing on POSIX; elsewhere the listing's order is kept.
+        """
+        top = rel.split("/", 1)[0]
+        inodes: dict[str, int] = {}
+        try:
+            with os.scandir(self.path) as listing:
+                for entry in listing:
+                    if entry.name == top or entry.name.endswith(".dist-info"):
+                        inodes[entry.name] = entry.inode() if os.name == "posix" else 0
+        except OSError:
+            pass
+        here = inodes.pop(top, 0)
+        return sorted(inodes, key=lambda d: abs(inodes[d] - here))
 
     def owner_of(self, rel: str) -> str | None:
         """Return the dist-info whose RECORD lists ``rel`` (a ``/``-separated path)."""
         found = self._files.get(rel)
         if found is not None:
             return found
-        # Best guesses first, then what top_level.txt names (setuptools wheels have it),
-        # then every other RECORD, stopping at the owner. Each is read once per process.
-        lazily = (self._candidates, self._top_level, lambda _rel: self.all())
+        # Best guesses first, then every other RECORD, nearest first, stopping at the
+        # owner. Each is read once per process.
+        lazily = (self._guesses, self._nearest)
         for dist_info in (d for source in lazily for d in source(rel)):
             self._read_record(dist_info)
             found = self._files.get(rel)
@@ -115,19 +156,7 @@ class SiteDir:
 
     def all(self) -> list[str]:
         """Every dist-info directory name of this entry."""
-        return [d for names in self.by_name.values() for d in names]
-
-    def _top_level(self, rel: str) -> Iterator[str]:
-        """Dist-infos whose ``top_level.txt`` lists the first component of ``rel``."""
-        top = rel.split("/", 1)[0].split(".", 1)[0]
-        for dist_info in self.all():
-            try:
-                with open(os.path.join(self.path, dist_info, "top_level.txt")) as f:
-                    listed = f.read().split()
-            except (OSError, UnicodeDecodeError):
-                continue
-            if top in listed:
-                yield dist_info
+        return [name for name in self._names if name.endswith(".dist-info")]
 
     def owners_of_dir(self, rel_dir: str) -> set[str]:
         """Return every dist-info with a file under ``rel_dir``."""
@@ -155,18 +184,33 @@ def record_path(line: str) -> str:
 sites: dict[str, SiteDir | None] = {}
 
 
+def _names_of(path: str) -> Collection[str]:
+    """Return the entries of directory ``path``, as the import system last listed them.
+
+    Importing from an entry lists it (``FileFinder``); a package resolving its own file
+    was imported from there, so its listing is at hand. It is used only while the
+    directory's mtime is the one it was listed at, as the finder itself checks before
+    trusting it. Anything else: a listing of our own.
+    """
+    finder = sys.path_importer_cache.get(path)
+    # FileFinder's listing and the mtime it was made at, since Python 3.3.
+    names = getattr(finder, "_path_cache", None)
+    listed_at = getattr(finder, "_path_mtime", None)
+    try:
+        if isinstance(names, set) and names and os.stat(path).st_mtime == listed_at:
+            return names
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
 def site(path: str) -> SiteDir | None:
     """Return the distributions of one ``sys.path`` entry, or None if it has none."""
     if path in sites:
         return sites[path]
-    try:
-        entries = os.listdir(path)
-    except OSError:
-        entries = []
-    dist_infos = [e for e in entries if e.endswith(".dist-info")]
-    site = SiteDir(path, dist_infos) if dist_infos else None
-    sites[path] = site
-    return site
+    found = SiteDir(path, _names_of(path))
+    sites[path] = found if found.has_distributions() else None
+    return sites[path]
 
 
 def cwd() -> str | None:
@@ -203,8 +247,9 @@ def installed_dist_info(name: str) -> str | None:
     found = None
     for entry in sys_path():
         listed = site(entry)
-        if listed is not None and key in listed.by_name:
-            found = os.path.join(entry, listed.by_name[key][0])
+        found_here = listed.dist_infos(key) if listed is not None else []
+        if found_here:
+            found = os.path.join(entry, found_here[0])
             break
     _by_name[key] = found
     return found

@@ -7,13 +7,13 @@ import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import _accesslog, _autogc, _depot, _identity
 from ._depot import CACHE_NAMESPACE, SPACES_DIR, TRASH_DIR
 from ._names import check_key, check_namespace
 from .errors import DepotError, InvalidName
 
+TYPE_CHECKING = False  # not typing's: importing typing costs more than this module
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
