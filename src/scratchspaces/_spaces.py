@@ -44,7 +44,13 @@ def _trash_root(root: str, depot: str | None) -> str:
     return os.path.join(depot if depot is not None else root, TRASH_DIR)
 
 
-def get_scratch(key: str, pkg: PkgSpec = None, *, calling_pkg: PkgSpec = None) -> Path:
+def get_scratch(
+    key: str,
+    pkg: PkgSpec = None,
+    *,
+    calling_pkg: PkgSpec = None,
+    move_from: str | os.PathLike[str] | None = None,
+) -> Path:
     """Return the path of scratch space ``key`` in ``pkg``'s namespace, creating it.
 
     Args:
@@ -54,6 +60,14 @@ def get_scratch(key: str, pkg: PkgSpec = None, *, calling_pkg: PkgSpec = None) -
             module, a distribution name, or :data:`GLOBAL`.
         calling_pkg: whose lifecycle keeps the space alive (default: ``pkg``); a
             distribution that is not installed here falls back to the caller's own.
+        move_from: a folder the package used before (``~/.cache/<pkg>``): if it exists,
+            what it holds is moved into the space before the space is returned, and the
+            folder is gone. A rename on the same filesystem; across filesystems a synced
+            copy, then the folder's removal; a call killed midway is finished by the
+            next. Nothing is moved, with a warning, if the space already holds data,
+            if the folder is a link, or on any error (full disk, permission): the
+            folder is left as it is, and the space is still returned. Once moved, it
+            costs two ``access`` calls (a few µs) a call.
 
     The access is recorded in the user depot's access log (at most once a day per space
     and parent) unless ``SCRATCHSPACES_TRACK_ACCESS=0``; recording never fails the call.
@@ -68,10 +82,23 @@ def get_scratch(key: str, pkg: PkgSpec = None, *, calling_pkg: PkgSpec = None) -
     Example::
 
         cache = scratchspaces.get_scratch("downloads")
+        data = scratchspaces.get_scratch("data", move_from=platformdirs.user_cache_dir("mypkg"))
     """
     check_key(key)
     namespace, parent = _identity.resolve(pkg, calling_pkg, sys._getframe(1).f_globals)
-    return get_space(key, check_namespace(namespace), parent)
+    space = get_space(key, check_namespace(namespace), parent)
+    if move_from is not None:
+        _move_in(move_from, space)
+    return space
+
+
+def _move_in(old: str | os.PathLike[str], space: Path) -> None:
+    """Move the folder ``old`` into ``space`` if a move is due or unfinished; never raise."""
+    from . import _movein  # noqa: PLC0415 - only for packages that move an old folder in
+
+    found = _movein.pending(old)
+    if found is not None:
+        _movein.move_in(found, os.fspath(space), *spaces_root())
 
 
 def get_space(key: str, namespace: str, parent: str) -> Path:
