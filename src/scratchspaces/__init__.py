@@ -6,6 +6,9 @@ frees it.
 
 >>> import scratchspaces
 >>> cache = scratchspaces.get_scratch("downloads")  # doctest: +SKIP
+
+<!-- PYTEST_DONT_REWRITE: the package ships a pytest plugin; a process that imported it
+before pytest started must not get "already imported, cannot be rewritten" -->
 """
 
 from __future__ import annotations
