@@ -53,7 +53,6 @@ from scratchspaces.artifacts import (
     archive_artifact,
     create_artifact,
     ensure_artifact_installed,
-    remove_artifact,
     tree_hash,
     verify_artifact,
     with_artifacts_directory,
@@ -273,25 +272,6 @@ def assert_refused(site: Site, ok_hash: str, case: Case, tarball: str = "evil.ta
 @pytest.mark.parametrize("case", [pytest.param(c, id=i) for i, c in UNSAFE])
 def test_unsafe_member_refused(site: Site, ok_hash: str, case: Case) -> None:
     assert_refused(site, ok_hash, case)
-
-
-def test_unsafe_members_refused_by_own_checks_alone(
-    site: Site, ok_hash: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Without ``tarfile.data_filter`` (before 3.10.12 / 3.11.4) every case is refused still.
-
-    The library runs the filter as a second opinion only; its own checks must suffice.
-    One test for all cases, to keep the file fast; a failure names every case that failed.
-    """
-    monkeypatch.delattr(tarfile, "data_filter", raising=False)
-    failed: list[str] = []
-    for i, (case_id, case) in enumerate(UNSAFE):
-        try:
-            assert_refused(site, ok_hash, case, f"evil-{i}.tar.gz")
-        except (Exception, pytest.fail.Exception) as exc:  # noqa: BLE001 - reported below
-            failed.append(f"{case_id}: {type(exc).__name__}: {exc}")
-            remove_artifact(ok_hash)  # if it installed, the next cases must not find it
-    assert failed == []
 
 
 # --- what is extracted -------------------------------------------------------------------

@@ -48,23 +48,22 @@ def _check_records(data: bytes) -> None:
         raise tarfile.ReadError("a PAX record holding a run of more than 255 digits")
 
 
-def _octal(field: bytes) -> int | None:
-    """Tar.jl's reading of a numeric field: spaces, octal digits, then a NUL or a space.
+# Tar.jl's reading of a numeric field: spaces, octal digits, then a NUL, a space or the end
+# of the field (what follows is not read).
+_OCTAL = re.compile(rb" *([0-7]+)(?:[\0 ]|\Z)")
+_VERSION = re.compile(rb"0* *")
 
-    None when no digit comes before the end, or a byte that is neither ends the digits.
-    """
-    digits = field.lstrip(b" ")
-    end = min((i for i in (digits.find(b"\0"), digits.find(b" ")) if i >= 0), default=len(digits))
-    digits = digits[:end]
-    if not digits or digits.strip(b"01234567"):
-        return None
-    return int(digits, 8)
+
+def _octal(field: bytes) -> int | None:
+    """Tar.jl's reading of a numeric field; None when it holds no number."""
+    match = _OCTAL.match(field)
+    return int(match[1], 8) if match else None
 
 
 def check_block(buf: bytes) -> None:
     """Refuse a header block whose version, mode or size field Tar.jl would not read."""
     version = buf[263:265].split(b"\0", 1)[0]
-    if not re.fullmatch(rb"0* *", version):
+    if not _VERSION.fullmatch(version):
         raise tarfile.ReadError(f"a header with the version field {version!r}, not zeros")
     mode = _octal(buf[100:108])
     if mode is None or mode > _MODE_MAX:

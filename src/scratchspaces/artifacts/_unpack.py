@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import importlib
+import tarfile
 import zlib
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -41,6 +42,7 @@ _MAGIC = (
     (b"BZh", "bzip2"),
     (b"\x28\xb5\x2f\xfd", "zstd"),
 )
+_SKIP = 1 << 20  # bytes read at a time to seek past what is not extracted
 # Compressed input fed to a zstd decompressor at a time: zstd expands at most 32768-fold
 # (a 4-byte RLE block of 128 KiB), so one call yields at most 16 MiB.
 _ZSTD_FEED = 512
@@ -144,15 +146,18 @@ def _open(raw: IO[bytes], kind: str, name: str) -> tuple[Reader, Errors]:
 
 
 class TarStream:
-    """The tar bytes of a tarball file: read like a file, the decompressor's errors ours.
+    """The tar bytes of a tarball file, read like a file that seeks forward only.
 
-    ``head`` is the first block (or less, at the end of the stream), already read: it is
-    returned again by the first reads.
+    ``read(n)`` returns ``n`` bytes, fewer only at the end; ``tell`` and a forward
+    ``seek`` let ``tarfile`` read it as it reads a file, with no buffer of its own to copy
+    on every small read. The decompressor's errors are ours. ``head`` is the first block
+    (or less, at the end of the stream), already read: the first reads return it again.
     """
 
     def __init__(self, path: str, name: str) -> None:
-        self.name = name
+        self.archive = name
         self._pending = b""
+        self._pos = 0
         self._raw = raw = open(path, "rb")  # noqa: SIM115 - closed by close()
         try:
             self.kind = detect(raw.read(BLOCK))
@@ -169,9 +174,9 @@ class TarStream:
         except OSError as exc:
             if exc.errno is not None:  # our disk, not the archive
                 raise
-            raise ArchiveError(self.name, f"{type(exc).__name__}: {exc}") from exc
+            raise ArchiveError(self.archive, f"{type(exc).__name__}: {exc}") from exc
         except self._errors as exc:
-            raise ArchiveError(self.name, f"{type(exc).__name__}: {exc}") from exc
+            raise ArchiveError(self.archive, f"{type(exc).__name__}: {exc}") from exc
         return data
 
     def _read_full(self, size: int) -> bytes:
@@ -179,13 +184,31 @@ class TarStream:
         while have < size and (data := self._read(size - have)):
             parts.append(data)
             have += len(data)
-        return b"".join(parts)
+        return b"".join(parts)  # one part, the common case, is returned as it is
 
     def read(self, size: int = -1) -> bytes:
-        if self._pending:
-            data, self._pending = self._pending, b""
-            return data
-        return self._read(size)
+        """Return the next ``size`` bytes (all the rest if ``size`` < 0), fewer at the end."""
+        data, self._pending = self._pending, b""
+        if size < 0:
+            data += b"".join(iter(lambda: self._read(_SKIP), b""))
+        elif len(data) >= size:
+            data, self._pending = data[:size], data[size:]
+        else:
+            data += self._read_full(size - len(data))
+        self._pos += len(data)
+        return data
+
+    def tell(self) -> int:
+        """Return how many bytes of the tar stream were read."""
+        return self._pos
+
+    def seek(self, pos: int) -> int:
+        """Skip forward to ``pos`` (short at the end of the stream); never back."""
+        if pos < self._pos:
+            raise tarfile.StreamError(f"seeking back from byte {self._pos} to {pos}")
+        while self._pos < pos and self.read(min(pos - self._pos, _SKIP)):
+            pass
+        return self._pos
 
     def drain(self, chunk: int) -> None:
         """Read to the end: what follows the tar data (a checksum, a cut) is checked too."""
