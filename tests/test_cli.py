@@ -340,3 +340,76 @@ def test_cli_lists_recycles_and_counts_the_cache(
     du = json.loads(cli_output(capsys, "du", "--json"))
     assert du["cache"] == {"count": 3, "bytes": len(files["data.csv"]) + len(files["run.sh"])}
     assert du["total_bytes"] >= du["cache"]["bytes"]
+
+
+def test_install_repairs_a_corrupt_copy_and_remove_removes(tmp_path: Path, depot: Path) -> None:
+    """``artifacts install`` never returns a copy ``verify`` calls corrupt; ``remove`` says what."""
+    h = artifacts.create_artifact(fill_artifact)
+    published = run_cli("artifacts", "publish", h, (tmp_path / "up").as_uri())
+    url, sha256 = published.stdout.split()
+    toml = tmp_path / "Artifacts.toml"
+    artifacts.bind_artifact(toml, "data", h, download_info=[(url, sha256)])
+    target = depot / "artifacts" / h / "data" / "table.csv"
+    target.chmod(0o644)
+    target.write_text("tampered")
+    assert run_cli("artifacts", "verify", h).returncode == 1
+
+    installed = run_cli("artifacts", "install", "data", "--toml", str(toml))
+    assert installed.returncode == 0, installed.stderr
+    assert installed.stdout.strip() == str(depot / "artifacts" / h)
+    assert f"{h} was corrupt: installing it again" in installed.stderr
+    assert run_cli("artifacts", "verify", h).returncode == 0
+
+    dry = run_cli("artifacts", "remove", h, "--dry-run")
+    assert dry.stdout.startswith(f"would remove {h} (")
+    assert (depot / "artifacts" / h).is_dir()
+    removed = run_cli("artifacts", "remove", h, "--json")
+    assert removed.returncode == 0, removed.stderr
+    report = json.loads(removed.stdout)
+    assert report["removed"] is True
+    assert report["bytes"] > 0
+    assert not (depot / "artifacts" / h).exists()
+    again = run_cli("artifacts", "remove", h)
+    assert again.returncode == 0
+    assert again.stdout.startswith(f"nothing to remove: {h} is not in")
+    hostile = run_cli("artifacts", "remove", "../../" + "0" * 34)
+    assert hostile.returncode == 1
+    assert hostile.stderr.startswith("scratchspaces: error:")
+
+
+def test_a_corrupt_copy_in_a_read_only_depot_is_refused(
+    tmp_path: Path, depot: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = artifacts.create_artifact(fill_artifact)
+    toml = tmp_path / "Artifacts.toml"
+    artifacts.bind_artifact(toml, "data", h)
+    target = depot / "artifacts" / h / "data" / "table.csv"
+    target.chmod(0o644)
+    target.write_text("tampered")
+    use_depots(monkeypatch, tmp_path / "mine", depot)  # the corrupt copy is read-only to us
+    refused = run_cli("artifacts", "install", "data", "--toml", str(toml))
+    assert refused.returncode == 1
+    assert "is corrupt, in a depot this library never writes" in refused.stderr
+    assert target.read_text() == "tampered"  # never written
+    assert refused.stdout == ""
+
+
+def test_archive_overwrites_and_creates_folders_only_when_forced(
+    tmp_path: Path, depot: Path
+) -> None:
+    h = artifacts.create_artifact(fill_artifact)
+    out = tmp_path / "h.tar.gz"
+    out.write_text("mine")
+    refused = run_cli("artifacts", "archive", h, str(out))
+    assert refused.returncode == 1
+    assert "exists; --force overwrites it" in refused.stderr
+    assert out.read_text() == "mine"
+    forced = run_cli("artifacts", "archive", h, str(out), "--force")
+    assert forced.stdout.strip() == sha256_of(out)
+    deep = tmp_path / "new" / "folder" / "h.tar.gz"
+    missing = run_cli("artifacts", "archive", h, str(deep))
+    assert missing.returncode == 1
+    assert "--force creates it" in missing.stderr
+    assert not (tmp_path / "new").exists()
+    assert run_cli("artifacts", "archive", h, str(deep), "--force").returncode == 0
+    assert deep.is_file()

@@ -1,4 +1,4 @@
-"""``scratchspaces artifacts ...``: list, verify, archive, install and publish artifacts."""
+"""``scratchspaces artifacts ...``: list, verify, archive, install, remove and publish artifacts."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from .. import _depot, _fs, _toml
+from .. import _depot, _fs, _names, _toml
 from .._depot import ARTIFACTS_DIR
+from ..errors import ScratchspacesError
 from ._output import command_group, format_bytes, json_option, print_json, print_table
 
 if TYPE_CHECKING:
@@ -88,14 +89,56 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_archive(args: argparse.Namespace) -> int:
     from ..artifacts import archive_artifact  # noqa: PLC0415 - the artifacts' code only here
 
-    print(archive_artifact(args.hash, args.out))
+    out = os.path.abspath(args.out)
+    if not args.force:
+        folder = os.path.dirname(out)
+        if os.path.lexists(out):
+            raise ScratchspacesError(f"{out} exists; --force overwrites it")
+        if not os.path.isdir(folder):
+            raise ScratchspacesError(f"no folder {folder}; --force creates it")
+    print(archive_artifact(args.hash, out))
     return 0
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from ..artifacts import ensure_artifact_installed  # noqa: PLC0415 - the artifacts' code only here
+    """Install, or check the copy a depot has: a corrupt one is installed again or refused."""
+    from ..artifacts import (  # noqa: PLC0415 - the artifacts' code only here
+        _store,
+        artifact_hash,
+        ensure_artifact_installed,
+        remove_artifact,
+        verify_artifact,
+    )
 
+    hash_ = artifact_hash(args.name, args.toml)
+    path = _store.find(hash_) if hash_ is not None else None
+    if hash_ is not None and path is not None and not verify_artifact(hash_):
+        if os.path.dirname(path) != _store.user_root():
+            raise ScratchspacesError(
+                f"artifact {hash_} at {path} is corrupt, in a depot this library never "
+                "writes (a later entry of SCRATCHSPACES_DEPOT_PATH): not installed"
+            )
+        remove_artifact(hash_)
+        print(f"scratchspaces: {hash_} was corrupt: installing it again", file=sys.stderr)
     print(ensure_artifact_installed(args.name, args.toml))
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from ..artifacts import _store, remove_artifact  # noqa: PLC0415 - the artifacts' code only here
+
+    hash_ = _names.check_hash(args.hash)  # before it names a path
+    path = os.path.join(_store.user_root(), hash_)
+    size = _fs.tree_size(path) if os.path.isdir(path) else None
+    if size is not None and not args.dry_run:
+        remove_artifact(hash_)
+    if args.json:
+        print_json({"hash": hash_, "removed": size is not None, "bytes": size or 0})
+    elif size is None:
+        print(f"nothing to remove: {hash_} is not in {_store.user_root()}")
+    else:
+        verb = "would remove" if args.dry_run else "removed"
+        print(f"{verb} {hash_} ({format_bytes(size)})")
     return 0
 
 
@@ -125,12 +168,26 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     archive = sub.add_parser("archive", help="write a deterministic tarball; print its sha256")
     archive.add_argument("hash", metavar="HASH")
     archive.add_argument("out", metavar="OUT", help="the .tar.gz to write")
+    archive.add_argument(
+        "--force", action="store_true", help="overwrite OUT, create its folder if missing"
+    )
     archive.set_defaults(func=cmd_archive)
 
-    install = sub.add_parser("install", help="install an artifact bound in an Artifacts.toml")
+    install = sub.add_parser(
+        "install",
+        help="install an artifact bound in an Artifacts.toml (a corrupt copy: again)",
+    )
     install.add_argument("name", metavar="NAME")
     install.add_argument("--toml", required=True, metavar="FILE", help="the Artifacts.toml")
     install.set_defaults(func=cmd_install)
+
+    remove = sub.add_parser(
+        "remove", help="remove an artifact from the user depot (a bound one installs again)"
+    )
+    remove.add_argument("hash", metavar="HASH")
+    remove.add_argument("--dry-run", action="store_true", help="say what would be removed")
+    json_option(remove)
+    remove.set_defaults(func=cmd_remove)
 
     publish = sub.add_parser("publish", help="archive and upload to a folder URL")
     publish.add_argument("hash", metavar="HASH")
