@@ -27,6 +27,9 @@ def test_readme_python_blocks_run(
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": "readme_example"}
     exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    for name, value in list(namespace.items()):
+        if name.startswith("test_") and callable(value):
+            value(scratch_depot=depot)  # a test the README shows, given what the plugin gives
     for value in namespace.values():
         if isinstance(value, Path) and value.is_absolute():
             # everything the example made is in the depot or its working directory
