@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,7 +21,7 @@ from _cli import cli_output, run_cli
 from _depots import use_depots
 from _fills import file_writer, fill_artifact, writer
 from _git import blob_sha256
-from scratchspaces import GLOBAL, artifacts, cache, cli
+from scratchspaces import GLOBAL, _units, artifacts, cache, cli
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -216,10 +219,40 @@ def test_gc_command_rejects_bad_durations_and_sizes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("0", 0), ("30s", 30), ("15m", 900), ("12h", 43200), ("7d", 604800)]
+    ("text", "seconds"),
+    [
+        ("0", 0),
+        ("30s", 30),
+        ("15m", 900),
+        ("15min", 900),
+        ("12h", 43200),
+        ("7d", 604800),
+        ("7 days", 604800),
+        ("2W", 1209600),
+    ],
 )
 def test_parse_duration(text: str, seconds: int) -> None:
     assert cli.parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["6M", "6mo", "6 months", "1y", "2 years", "1Y"])
+def test_durations_that_mean_different_things_to_different_people_are_refused(
+    text: str, depot: Path
+) -> None:
+    """``--max-age 6M`` meant six minutes, and deleted every space: now nothing is deleted."""
+    with pytest.raises(ValueError, match="ambiguous duration"):
+        _units.parse_duration(text)
+    space = scratchspaces.get_scratch("k", "pkg")
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("scratchspaces")), "gc", "--max-age", text],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "ambiguous duration" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert space.is_dir()
 
 
 @pytest.mark.parametrize(

@@ -12,11 +12,25 @@ import math
 from datetime import timedelta
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+# Longer spellings of the same units, read the same way.
+_DURATION_WORDS = {
+    **dict.fromkeys(("sec", "secs", "second", "seconds"), "s"),
+    **dict.fromkeys(("min", "mins", "minute", "minutes"), "m"),
+    **dict.fromkeys(("hr", "hrs", "hour", "hours"), "h"),
+    **dict.fromkeys(("day", "days"), "d"),
+    **dict.fromkeys(("wk", "wks", "week", "weeks"), "w"),
+}
+# Months and years vary in length, and "M" reads as months to some and minutes to others:
+# a wrong guess deletes data in use, so these are refused.
+_REFUSED_UNITS = {"mo", "mon", "month", "months", "y", "yr", "yrs", "year", "years"}
 SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
 def parse_duration(text: str) -> timedelta:
     """Return ``30s``, ``15m``, ``12h``, ``7d``, ``2w`` or ``0`` as a timedelta.
+
+    Units may be spelled out (``15min``, ``7 days``). ``M`` (minutes or months?), months
+    and years are refused: write days (``180d``).
 
     >>> parse_duration("12h")
     datetime.timedelta(seconds=43200)
@@ -24,10 +38,17 @@ def parse_duration(text: str) -> timedelta:
     Raises:
         ValueError: anything else, a negative number, or more than a timedelta holds.
     """
-    value = text.strip().lower()
+    value = text.strip()
     if value == "0":
         return timedelta(0)
-    number, unit = value[:-1], value[-1:]
+    number = value.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    written = value[len(number) :]
+    unit = _DURATION_WORDS.get(written.lower(), written.lower())
+    if written == "M" or unit in _REFUSED_UNITS:
+        raise ValueError(
+            f"ambiguous duration {text!r}: minutes are m or min; months and years vary in "
+            "length, write days (180d, 365d)"
+        )
     try:
         amount = float(number)
     except ValueError:
