@@ -20,6 +20,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import scratchspaces
 from _depots import (
@@ -27,14 +29,16 @@ from _depots import (
     cache_store,
     check_cache_entry,
     parents_of,
+    read_orphanage,
     snapshot,
     write_orphanage,
 )
 from _fills import dataset, file_writer, writer
 from _git import blob_sha256
 from _venvs import DROP_OVERRIDE, Venv, run_bound_by_permissions, write_wheel
-from scratchspaces import cache
+from scratchspaces import _toml, cache
 from scratchspaces.cache import _bindings, _recycle, _store
+from scratchspaces.errors import InvalidArtifactsToml
 
 ZERO = timedelta(0)
 DAYS_2 = timedelta(days=2)
@@ -415,3 +419,87 @@ def test_a_temporary_of_a_writer_at_work_is_kept(depot: Path, tmp_path: Path) ->
             assert (store / tmp).exists()
         finally:
             p.kill()
+
+
+# --- reading fast what is written here, and writing only what changed ---------------------
+
+
+def test_a_new_orphan_is_entered_when_every_record_stands(depot: Path) -> None:
+    """Records with nothing to drop are not rewritten; the orphanage still is, if it changed."""
+    toml = cache.my_artifacts_toml("some-package")
+    cache.bind_my_artifact(toml, "dataset", cache.create_my_artifact(dataset))
+    cache.find_orphanages()
+    usage = cache_store(depot) / "usage.toml"
+    written = usage.stat()
+    orphan = cache.create_my_artifact(file_writer(b"orphan"))
+    cache.find_orphanages()
+    assert orphan in read_orphanage(depot, cache=True)
+    assert (usage.stat().st_ino, usage.stat().st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+
+
+_ids = st.text("0123456789abcdef", min_size=64, max_size=64)
+_paths = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\0"), min_size=1)
+
+
+@given(
+    id_=_ids,
+    toml=_paths,
+    name=_paths,
+    when=st.floats(min_value=0, max_value=4_000_000_000),
+    files=st.none() | st.lists(_ids, max_size=3),
+)
+def test_usage_records_are_read_fast_as_the_toml_parser_reads_them(
+    id_: str, toml: str, name: str, when: float, files: list[str] | None
+) -> None:
+    chunk = _bindings.format_record(id_, _bindings.Use(toml, name), when, files).decode()
+    chunk = chunk.removeprefix("\n")  # as the log is cut into records
+    parsed, _exact = _bindings._parse_chunk(chunk, {})
+    oracle = _bindings._parse(chunk)
+    assert oracle is not None
+    assert parsed is not None
+    assert parsed[:3] == oracle[:3]
+    assert sorted(parsed[3]) == sorted(oracle[3])
+
+
+@given(bindings=st.dictionaries(_paths, _ids | _ids.map(lambda i: i + ".x"), max_size=5))
+def test_binding_files_are_read_fast_as_the_toml_parser_reads_them(
+    bindings: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    path = str(tmp_path_factory.mktemp("bindings") / "Artifacts.toml")
+    _bindings.write(path, {name: {"sha256": id_} for name, id_ in bindings.items()})
+    data = _toml.load_bindings(path)
+    assert _bindings.bound_ids(path) == {n: _bindings.bound_id(data, n, path) for n in data}
+
+
+def test_a_binding_file_naming_one_binding_twice_is_refused(tmp_path: Path) -> None:
+    twice = '[a]\nsha256 = "{0}"\n\n[a]\nsha256 = "{0}"\n'.format("0" * 64)
+    (tmp_path / "Artifacts.toml").write_text(twice)
+    with pytest.raises(InvalidArtifactsToml):
+        _bindings.bound_ids(str(tmp_path / "Artifacts.toml"))
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["twice", "out of order", "a blank line", "a damaged record", "unnormalized"],
+)
+def test_usage_records_not_as_written_are_rewritten(depot: Path, change: str) -> None:
+    """Only records exactly as recycling writes them are left as they are."""
+    toml = cache.my_artifacts_toml("some-package")
+    for n in range(2):
+        cache.bind_my_artifact(toml, f"f{n}", cache.create_my_artifact(file_writer(b"%d" % n)))
+    cache.find_orphanages()
+    usage = cache_store(depot) / "usage.toml"
+    condensed = usage.read_bytes()
+    first, second = (b"\n[[" + r for r in condensed.split(b"\n[[")[1:])
+    changed = {
+        "twice": first + first + second,
+        "out of order": second + first,
+        "a blank line": first + b"\n" + second,
+        "a damaged record": first + second + b'\n[["zz"]]\n',
+        "unnormalized": first.replace(b"/scratchspaces/", b"/./scratchspaces/", 1) + second,
+    }[change]
+    usage.write_bytes(changed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the damaged record's warning
+        cache.find_orphanages()
+    assert usage.read_bytes() == condensed

@@ -11,10 +11,12 @@ to bind run their code in a subprocess without the capabilities that override th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import posixpath
 import stat
+import tempfile
 import textwrap
 import threading
 import time
@@ -501,6 +503,115 @@ def test_tree_size_does_not_count_or_follow_links(tmp_path: Path) -> None:
     (top / "to-own-file").symlink_to("small")
     assert _fs.tree_size(top) == 7
     assert _fs.tree_size(top / "to-dir") == 0
+
+
+def _lstat_walk_size(path: str) -> int:
+    """The oracle: an ``lstat`` of every path under ``path``, as sizes were first counted."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    stack = [path]
+    while stack:
+        current = stack.pop()
+        try:
+            st = os.lstat(current)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            if st.st_nlink > 1:
+                if (st.st_dev, st.st_ino) in seen:
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+            total += st.st_size
+        elif stat.S_ISDIR(st.st_mode):
+            with contextlib.suppress(OSError):
+                stack.extend(os.path.join(current, name) for name in os.listdir(current))
+    return total
+
+
+# A tree as steps: (kind, folder index, size or the index of an earlier entry).
+_TREE_STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["dir", "file", "hardlink", "symlink", "outside-link", "fifo"]),
+        st.integers(0, 7),
+        st.integers(0, 5000),
+    ),
+    max_size=25,
+)
+
+
+def _build_tree(top: str, outside: str, steps: list[tuple[str, int, int]]) -> list[str]:
+    folders, files, made = [top], list[str](), list[str]()
+    for i, (kind, where, n) in enumerate(steps):
+        path = os.path.join(folders[where % len(folders)], f"e{i}")
+        if kind == "dir":
+            os.mkdir(path)
+            folders.append(path)
+        elif kind == "file" or (kind == "hardlink" and not files):
+            with open(path, "wb") as f:
+                f.truncate(n)
+            files.append(path)
+        elif kind == "hardlink":
+            os.link(files[n % len(files)], path)
+        elif kind == "symlink":
+            os.symlink(made[n % len(made)] if made else "dangling", path)
+        elif kind == "outside-link":
+            os.symlink(outside, path)
+        else:
+            os.mkfifo(path)
+        made.append(path)
+    return folders
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=_TREE_STEPS)
+def test_tree_size_agrees_with_an_lstat_of_every_path(steps: list[tuple[str, int, int]]) -> None:
+    """The walk by listings counts what an ``lstat`` of every path counts, in every folder.
+
+    Hard links (counted once per walk, however many names in the tree), links to files,
+    folders, nothing or outside (counting nothing), FIFOs, sparse files.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        outside = os.path.join(tmp, "outside")
+        os.mkdir(outside)
+        with open(os.path.join(outside, "big"), "wb") as f:
+            f.truncate(10**6)
+        top = os.path.join(tmp, "top")
+        os.mkdir(top)
+        for folder in _build_tree(top, outside, steps):
+            assert _fs.tree_size(folder) == _lstat_walk_size(folder), folder
+            assert _fs.dir_size(folder) == _lstat_walk_size(folder), folder
+
+
+@BINDS
+def test_tree_size_counts_nothing_it_cannot_read(tmp_path: Path) -> None:
+    """A folder that cannot be listed, or whose entries cannot be looked at, counts nothing.
+
+    The rest counts as the oracle counts it, where permissions bind.
+    """
+    top = tmp_path / "top"
+    for mode in ("000", "100", "400", "500"):
+        (top / mode / "deeper").mkdir(parents=True)
+        (top / mode / "file").write_bytes(b"x" * 1000)
+        (top / mode / "deeper" / "file").write_bytes(b"y" * 100)
+    (top / "readable").write_bytes(b"z" * 10)
+    for mode in ("000", "100", "400", "500"):
+        (top / mode).chmod(int(mode, 8))
+    code = textwrap.dedent(f"""
+        import json, sys
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from test_fs import _lstat_walk_size
+        from scratchspaces import _fs
+        top = {str(top)!r}
+        print(json.dumps([_fs.tree_size(top), _fs.dir_size(top), _lstat_walk_size(top)]))
+    """)
+    try:
+        result = run_bound_by_permissions(code, tmp_path)
+    finally:
+        for mode in ("000", "100", "400", "500"):
+            (top / mode).chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    # 000, 400: nothing under them; 100: nothing (it cannot be listed); 500: all of it.
+    assert json.loads(result.stdout) == [10 + 1100, 10 + 1100, 10 + 1100]
 
 
 # ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import scratchspaces
 from _depots import access_log_file
-from scratchspaces import ScratchspacesWarning, _accesslog, _identity, _records
+from scratchspaces import ScratchspacesWarning, _accesslog, _identity, _logformat, _records
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -91,3 +91,46 @@ def test_corrupt_records_are_skipped_with_one_warning() -> None:
         records = list(_records.parse_log(text))
     assert len(caught) == 1
     assert [r.key for r in records] == ["/d/scratchspaces/x/good", "/d/scratchspaces/x/other"]
+
+
+@given(
+    when=st.datetimes(
+        min_value=datetime(1000, 1, 1),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.just(timezone.utc),
+    )
+)
+def test_a_time_read_back_is_written_as_it_was_read(when: datetime) -> None:
+    """A collector that changed nothing writes the same log: no time moves by a millisecond.
+
+    (Read as a float a hair below ``.123``, a time was written ``.122``: every other
+    record of a condensed log changed at every gc.)
+    """
+    text = (
+        f"{when.year:04d}-{when.month:02d}-{when.day:02d}T{when.hour:02d}:{when.minute:02d}"
+        f":{when.second:02d}.{when.microsecond // 1000:03d}Z"
+    )
+    read = _records.parse_time(text)
+    assert _logformat.format_datetime(read) == text
+    if 1850 <= when.year < 2100:  # beyond, a float of seconds holds no microseconds
+        assert _records.format_time(read.timestamp()) == text
+    assert _logformat.format_datetime(read.astimezone(timezone(timedelta(hours=-7)))) == text
+
+
+def _escaped_one_by_one(value: str) -> str:
+    """The rule of a TOML basic string as this library writes it, a character at a time."""
+    out = []
+    for char in value:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+@given(value=st.text())
+def test_strings_are_escaped_by_the_rule(value: str) -> None:
+    assert _records.toml_string(value) == _escaped_one_by_one(value)
+    assert tomllib.loads(f"v = {_records.toml_string(value)}")["v"] == value

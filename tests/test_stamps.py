@@ -155,3 +155,52 @@ def test_a_stamps_folder_that_is_a_link_is_never_read_or_emptied(
     scratchspaces.gc(collect_delay=timedelta(0))
     assert snapshot(canary) == before
     assert link.is_symlink()
+
+
+def test_a_stamp_whose_record_the_reader_knows_is_not_read(tmp_path: Path) -> None:
+    """A stamp is named by a digest of what it records: a reader knowing it spares a read."""
+    folder = tmp_path / "stamps" / "ns" / "k"
+    folder.mkdir(parents=True)
+    (folder / "known").write_bytes(b"\0junk")  # read, it would record nothing
+    (folder / "other").write_text("/b/parent")
+
+    def known(folders: tuple[str, ...]) -> dict[str, str]:
+        return {"known": "/a/parent"} if folders == ("ns", "k") else {}
+
+    found = {s.name: s.content for s in _stamps.walk(str(tmp_path / "stamps"), 2, known=known)}
+    assert found == {"known": "/a/parent", "other": "/b/parent"}
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("noted", [True, False], ids=["after-a-walk", "without"])
+def test_removing_stamps_tidies_what_the_walk_passed_over(tmp_path: Path, noted: bool) -> None:
+    """Abandoned temporaries and empty folders go; a stamp dated since it was read stays."""
+    root = tmp_path / "stamps"
+    for folder in ("ns/k", "ns/gone", "ns/crashed", "ns/empty", "empty/k"):
+        (root / folder).mkdir(parents=True)
+    (root / "ns" / "k" / "kept").write_text("/p/kept")
+    (root / "ns" / "k" / "dated-since").write_text("/p/again")
+    (root / "ns" / "gone" / "dropped").write_text("/p/dropped")
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    crashed = f"x{_owners.TMP_MARK}{ended.stdout.strip()}-ab@{_owners.host()}"
+    (root / "ns" / "crashed" / crashed).write_text("/p/half")
+    live = f"y{_owners.TMP_MARK}{os.getpid()}-ab@{_owners.host()}"
+    (root / "ns" / "k" / live).write_text("/p/in-flight")
+    left = _stamps.Leftovers([], [])
+    seen = {(s.folders, s.name): s.mtime for s in _stamps.walk(str(root), 2, left=left)}
+    again = root / "ns" / "k" / "dated-since"
+    os.utime(again, (time.time() + 5, time.time() + 5))
+    doomed: dict[tuple[str, ...], dict[str, float]] = {
+        ("ns", "gone"): {"dropped": seen[("ns", "gone"), "dropped"]},
+        ("ns", "k"): {"dated-since": seen[("ns", "k"), "dated-since"]},
+    }
+    _stamps.remove(str(root), 2, doomed, time.time(), left if noted else None)
+    assert _tree(root) == ["ns", "ns/k", "ns/k/dated-since", "ns/k/kept", f"ns/k/{live}"]

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import _fs, _records, _remove, _toml
+from . import _fs, _logformat, _remove, _toml
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -54,6 +54,11 @@ class GCReport:
         """Return one report of several collections."""
         listed = list(reports)
         deleted = {p: n for r in listed for p, n in r.deleted.items()}
+        if not deleted:  # hashing a path costs: spare it the many kept
+            return cls(
+                orphaned=[p for r in listed for p in r.orphaned],
+                kept=[p for r in listed for p in r.kept],
+            )
         return cls(
             deleted=deleted,
             orphaned=[p for r in listed for p in r.orphaned if p not in deleted],
@@ -140,12 +145,15 @@ def read_orphanage(path: str) -> dict[str, datetime]:
 
 
 def write_orphanage(path: str, entries: dict[str, datetime]) -> None:
-    """Atomically write an orphanage file: ``"<key>" = <time>`` per line, sorted."""
+    """Atomically write an orphanage file: ``"<key>" = <time>`` per line, sorted.
+
+    Left as it is if it holds exactly that already.
+    """
     text = "".join(
-        f"{_records.toml_string(key)} = {_records.format_time(when.timestamp())}\n"
+        f"{_logformat.toml_string(key)} = {_logformat.format_datetime(when)}\n"
         for key, when in sorted(entries.items())
     )
-    _fs.atomic_write(path, text.encode("utf-8"))
+    _logformat.rewrite(path, text.encode("utf-8"))
 
 
 class Sweep:
@@ -157,6 +165,8 @@ class Sweep:
         self.moved: dict[str, str] = {}
         self.failures: list[str] = []
         self.unwritten: list[str] = []
+        self.used = False
+        """Whether the trash may exist: found, or made by a move; else nothing to tidy."""
 
     def attempt(self, what: str, write: Callable[..., None], *args: Any) -> None:
         """Call ``write(*args)``; if it fails (a full or read-only disk), note it and go on.
@@ -177,6 +187,7 @@ class Sweep:
         """
         if self.dry_run or not _remove.own_folder(self.trash_root):
             return {}
+        self.used = True
         sizes = {
             os.path.join(self.trash_root, name): _fs.tree_size(os.path.join(self.trash_root, name))
             for name in _fs.listdir(self.trash_root)
@@ -194,6 +205,7 @@ class Sweep:
         for path in paths:
             if before is not None:
                 before(path)
+            self.used = True
             trash = _fs.move_to_trash(path, self.trash_root)
             if trash is not None:
                 self.moved[path] = trash
@@ -214,7 +226,7 @@ class Sweep:
                 continue
             deleted[Path(path)] = _fs.tree_size(trash)
             self.failures.extend(_fs.remove_in_place(trash))
-        if not self.dry_run:
+        if self.used:
             with contextlib.suppress(OSError):
                 os.rmdir(self.trash_root)  # only when empty: what failed stays for the next run
         return deleted

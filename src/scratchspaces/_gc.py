@@ -13,6 +13,8 @@ What gc guarantees:
   point leaves nothing half-deleted under a real name, and the next gc finishes the
   job. Removal never follows symlinks, and warns past entries it cannot remove.
 - Paths are compared as normalized paths, never by string prefix.
+- A log or orphanage is rewritten only if what gc condensed differs from what it holds,
+  and the stamps are walked once: a gc with nothing to do writes nothing.
 - Artifacts and content-cache entries are collected in the user depot only: nothing
   binds through a later depot's logs, so everything there would look unused.
 """
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from . import _accesslog, _collect, _depot, _fs, _inventory, _locks, _owners, _stamps
+from . import _accesslog, _collect, _condense, _depot, _fs, _inventory, _locks, _owners, _stamps
 from ._collect import GCReport
 from ._depot import TRASH_DIR
 
@@ -93,14 +95,6 @@ def _plan(
     return plan, summary
 
 
-def _write_log(depot: str, log: dict[str, tuple[datetime, list[str]]]) -> None:
-    data = b"".join(
-        _accesslog.format_record(path, when.timestamp(), parents)
-        for path, (when, parents) in sorted(log.items())
-    )
-    _fs.atomic_write(_accesslog.log_path(depot), data)
-
-
 def _stamps_of(depot: str, space: str) -> str:
     rel = os.path.relpath(space, os.path.join(depot, _depot.SPACES_DIR))
     return os.path.join(_accesslog.stamps_dir(depot), rel)
@@ -148,35 +142,18 @@ def _delete(
     sweep.move(artifacts)
 
 
-def _prune_stamps(
-    depot: str, log: dict[str, tuple[datetime, list[str]]], summary: _inventory.LogSummary
-) -> None:
-    """Remove the stamps of the records the condensed log drops, as read by this gc.
-
-    A stamp rewritten since (by a process recording it again) stays.
-    """
-    spaces_root = os.path.join(depot, _depot.SPACES_DIR)
-
-    def doomed(stamp: _stamps.Stamp) -> bool:
-        space = os.path.join(spaces_root, *stamp.folders)
-        if (stamp.name, stamp.mtime) not in summary.stamps.get(space, set()):
-            return False
-        entry = log.get(space)
-        return entry is None or stamp.name not in {_accesslog.stamp_name(p) for p in entry[1]}
-
-    _stamps.prune(_accesslog.stamps_dir(depot), 2, doomed, time.time())
-
-
-def _tidy(depot: str) -> None:
+def _tidy(depot: str, holding: set[str]) -> None:
     """Remove empty namespaces, and what writers killed mid-write left behind.
 
-    In ``logs``, and at the depot's top (the policy, ``CACHEDIR.TAG``).
+    Every namespace but those ``holding`` a space still is tried. What writers left is
+    looked for in ``logs``, and at the depot's top (the policy, ``CACHEDIR.TAG``).
     """
     root = os.path.join(depot, _depot.SPACES_DIR)
     if not os.path.islink(root):  # never through a link: its folders are not ours
         for namespace in _fs.listdir(root):
-            with contextlib.suppress(OSError):
-                os.rmdir(os.path.join(root, namespace))  # only succeeds when empty
+            if namespace not in holding:
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.join(root, namespace))  # only succeeds when empty
     now = time.time()
     _locks.sweep_abandoned_writes(_depot.logs_dir(depot), depot, now)
     _locks.sweep_abandoned_writes(depot, depot, now)
@@ -204,7 +181,8 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, user: bool) -> GCRepo
     with lock:
         orphanage = _depot.orphanage_path(depot)
         grace = _collect.Grace(_collect.read_orphanage(orphanage), rules.now, rules.collect_delay)
-        plan, summary = _plan(depot, rules, grace)
+        with _stamps.noting(_accesslog.stamps_dir(depot), 2) as noted:
+            plan, summary = _plan(depot, rules, grace)
         bound = artifacts.plan(depot, grace) if user else artifacts.ArtifactPlan()
         doomed = plan.delete + bound.delete
         if not dry_run:
@@ -212,14 +190,29 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, user: bool) -> GCRepo
             # What was put back is kept; its record is in its stamp, read by the next gc.
             doomed = [p for p in doomed if p in sweep.moved or p not in plan.latest]
             # Every write may fail (a full disk): what was moved is still removed below.
-            sweep.attempt("the access log's stamps", _prune_stamps, depot, plan.log, summary)
-            sweep.attempt("the access log", _write_log, depot, plan.log)
+            sweep.attempt(
+                "the access log's stamps",
+                _condense.prune_stamps,
+                depot,
+                plan.log,
+                summary,
+                noted.left,
+            )
+            sweep.attempt("the access log", _condense.write_log, depot, plan.log)
             orphans = {**plan.orphanage, **bound.orphanage}
             sweep.attempt("the orphanage", _collect.write_orphanage, orphanage, orphans)
-            sweep.attempt("the logs' leftovers", _tidy, depot)
+            holding = {
+                os.path.basename(os.path.dirname(p)) for p in plan.latest if p not in sweep.moved
+            }
+            sweep.attempt("the logs' leftovers", _tidy, depot, holding)
             if user:
                 sweep.attempt("the artifacts' usage log", artifacts.write, depot, bound)
                 sweep.failures.extend(artifacts.sweep_stale(depot, rules.now, sweep.trash_root))
+    # What the spaces' part read is let go before the cache's is read (one peak, not two):
+    # only the size cap needs the records again.
+    plan.log = {}
+    capping = summary if rules.max_size is not None and user else None
+    del summary
     deleted = {**leftovers, **sweep.finish(doomed)}
     # The content cache after the spaces: a binding file in a space deleted just now
     # releases its entries in this same call (and in a dry run, counts as deleted).
@@ -232,14 +225,14 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, user: bool) -> GCRepo
         kept=_collect.paths(plan.kept + bound.kept),
     )
     report = GCReport.merge([report] + ([cache] if cache else []))
-    if rules.max_size is None or not user:
+    if rules.max_size is None or capping is None:
         return report
     capped = _cap(
         depot,
         rules.max_size,
         rules.now,
         plan=plan,
-        summary=summary,
+        summary=capping,
         gone={str(p) for p in report.deleted},
         dry_run=dry_run,
     )

@@ -9,7 +9,7 @@ from . import _accesslog, _collect, _depot, _fs, _records, _sitedir, _stamps
 from ._depot import CACHE_KEY, CACHE_NAMESPACE, SPACES_DIR
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
     from datetime import datetime
 
 
@@ -49,6 +49,7 @@ class Parents:
     def __init__(self, recorded: Iterable[str]) -> None:
         self._recorded = set(recorded)
         self._installed: dict[str, dict[str, list[str]]] = {}
+        self._judged: dict[str, bool] = {}
 
     @classmethod
     def of(cls, summary: LogSummary) -> Parents:
@@ -56,7 +57,17 @@ class Parents:
         return cls(p for entry in summary.spaces.values() for p in entry.parents)
 
     def keeps(self, parent: str) -> bool:
-        """Return whether ``parent`` keeps the spaces it was recorded for alive."""
+        """Return whether ``parent`` keeps the spaces it was recorded for alive.
+
+        Judged once per parent: many spaces share one (every space of a package names
+        its ``.dist-info``), and one judgement holds for them all.
+        """
+        judged = self._judged.get(parent)
+        if judged is None:
+            judged = self._judged[parent] = self._judge(parent)
+        return judged
+
+    def _judge(self, parent: str) -> bool:
         if os.path.exists(parent):
             return True
         folder, name = os.path.split(parent)
@@ -118,52 +129,86 @@ def spaces_on_disk(depot: str) -> list[tuple[str, str, str]]:
     The content cache's store is not among them: gc collects its entries one by one,
     never the store as a whole, and ``du`` shows it on a line of its own.
     """
+    return list(iter_spaces(depot))
+
+
+def iter_spaces(
+    depot: str, namespace: str | None = None, *, ordered: bool = True
+) -> Iterator[tuple[str, str, str]]:
+    """Yield ``(path, namespace, key)`` of every space directory in ``depot`` (or ``namespace``).
+
+    Sorted by namespace and key; not ``ordered``, keys come as listed and memory does
+    not grow with them. Only real folders count (a link is not followed), and not the
+    content cache's store (see :func:`spaces_on_disk`).
+    """
     root = os.path.join(depot, SPACES_DIR)
-    found: list[tuple[str, str, str]] = []
-    try:
-        with os.scandir(root) as namespaces:
-            names = sorted(e.name for e in namespaces if e.is_dir(follow_symlinks=False))
-    except OSError:
-        return found
-    for namespace in names:
-        try:
-            with os.scandir(os.path.join(root, namespace)) as keys:
-                found.extend(
-                    (entry.path, namespace, entry.name)
-                    for entry in sorted(keys, key=lambda e: e.name)
-                    if entry.is_dir(follow_symlinks=False)
-                    and (namespace, entry.name) != (CACHE_NAMESPACE, CACHE_KEY)
-                )
-        except OSError:
+    for name in _folders(root):
+        if namespace is not None and name != namespace:
             continue
-    return found
+        folder = os.path.join(root, name)
+        keys = _folders(folder) if ordered else _stream_folders(folder)
+        for key in keys:
+            if (name, key) != (CACHE_NAMESPACE, CACHE_KEY):
+                yield os.path.join(folder, key), name, key
 
 
-def summarize(depot: str) -> LogSummary:
+def _folders(path: str) -> list[str]:
+    """Return the sorted names of the real folders in ``path``; none if it cannot be read."""
+    try:
+        with os.scandir(path) as entries:
+            return sorted(e.name for e in entries if e.is_dir(follow_symlinks=False))
+    except OSError:
+        return []
+
+
+def _stream_folders(path: str) -> Iterator[str]:
+    """Yield the names of the real folders in ``path`` as listed, until it cannot be read."""
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    yield entry.name
+    except OSError:
+        return
+
+
+def summarize(depot: str, *, keep_stamps: bool = True) -> LogSummary:
     """Condense the depot's access log and its stamps per space (memory grows with spaces).
 
     The hot loop of gc on a long log: records in our own shape are aggregated without
     building a Record or a datetime (canonical times compare as strings). Each stamp is
     a record too: what a log lost (to a crash, or a condensing that a lock did not keep
-    out) its stamp still says.
+    out) its stamp still says. Not ``keep_stamps``, the summary's ``stamps`` is empty,
+    for a reader that does not tidy them: one set fewer per space.
     """
     path = _accesslog.log_path(depot)
     reader = _records.Reader()
     latest: dict[str, str] = {}  # raw space path -> latest canonical time
     parents: dict[str, dict[str, None]] = {}
+    # One dict per distinct list of parents, shared by every space recorded with it and
+    # never changed in place (a space that gains a parent gets another): the spaces of a
+    # package all name its .dist-info, so a depot of many spaces holds each list once.
+    lists: dict[tuple[str, ...], dict[str, None]] = {}
 
-    def add(space: str, when: str, found: Iterable[str]) -> None:
+    def shared(found: tuple[str, ...]) -> dict[str, None]:
+        known = lists.get(found)
+        if known is None:
+            known = lists[found] = dict.fromkeys(found)
+        return known
+
+    def add(space: str, when: str, found: Sequence[str]) -> None:
         known = latest.get(space)
         if known is None:
             latest[space] = when
-            parents[space] = dict.fromkeys(found)
+            parents[space] = shared(tuple(found))
             return
         if when > known:
             latest[space] = when
         seen = parents[space]
         for parent in found:
             if parent not in seen:
-                seen[parent] = None
+                parents[space] = shared(tuple({**seen, **dict.fromkeys(found)}))
+                return
 
     for chunk in _records.chunks_of_file(path):
         fast = None if _records.garbled(chunk) is not None else _records.fast(chunk)
@@ -180,52 +225,93 @@ def summarize(depot: str) -> LogSummary:
                 reader.damaged.add(os.path.normpath(record.key))
                 continue
             add(record.key, when, record.parents)
+    stamps = _read_stamps(depot, parents, add, keep=keep_stamps)
+    spaces = _by_path(latest, parents, reader)
+    reader.warn(path)
+    return LogSummary(spaces, reader.damaged, reader.skipped, reader.unknown, stamps)
+
+
+def _read_stamps(
+    depot: str,
+    parents: dict[str, dict[str, None]],
+    add: Callable[[str, str, Sequence[str]], None],
+    *,
+    keep: bool,
+) -> dict[str, set[tuple[str, float]]]:
+    """Add every stamp of ``depot`` as a record; return the (name, mtime) of each, if ``keep``.
+
+    A stamp is named by the digest of the parent it records: one whose name is that of a
+    parent the log already records for its space is not opened, only dated.
+    """
     spaces_root = os.path.join(depot, SPACES_DIR)
+    named: dict[int, dict[str, str]] = {}  # id of a list of parents -> its stamps' names
+
+    def known(folders: tuple[str, ...]) -> Mapping[str, str]:
+        recorded = parents.get(os.sep.join((spaces_root, *folders)))
+        if recorded is None:
+            return {}
+        # Lists of parents are shared and kept (see summarize): one set of names each.
+        found = named.get(id(recorded))
+        if found is None:
+            found = named[id(recorded)] = {_accesslog.stamp_name(p): p for p in recorded}
+        return found
+
     stamps: dict[str, set[tuple[str, float]]] = {}
-    for stamp in _stamps.walk(_accesslog.stamps_dir(depot), 2):
+    for stamp in _stamps.walk(_accesslog.stamps_dir(depot), 2, known=known):
         if stamp.temporary:
             continue
-        space = os.path.join(spaces_root, *stamp.folders)
-        stamps.setdefault(space, set()).add((stamp.name, stamp.mtime))
+        space = os.sep.join((spaces_root, *stamp.folders))  # os.path.join, for listed names
+        if keep:
+            stamps.setdefault(space, set()).add((stamp.name, stamp.mtime))
         if stamp.content is not None:
             add(space, _records.format_time(stamp.mtime), [stamp.content])
+    return stamps
+
+
+def _by_path(
+    latest: dict[str, str], parents: dict[str, dict[str, None]], reader: _records.Reader
+) -> dict[str, SpaceLog]:
+    """Return each space's log by its normalized path, two spellings of one path merged."""
     spaces: dict[str, SpaceLog] = {}
     for space, when in latest.items():
         key = os.path.normpath(space)
+        key = space if key == space else key  # one string, not two, for the same path
         try:
             entry = SpaceLog(_records.parse_time(when), parents[space])
         except ValueError:  # a canonical shape, but no such date (month 13)
             reader.skipped += 1
             reader.damaged.add(key)
             continue
-        merged = spaces.get(key)  # two spellings of one path: merge them
+        merged = spaces.get(key)
         if merged is not None:
             entry = SpaceLog(max(merged.latest, entry.latest), {**merged.parents, **entry.parents})
         spaces[key] = entry
-    reader.warn(path)
-    return LogSummary(spaces, reader.damaged, reader.skipped, reader.unknown, stamps)
+    return spaces
 
 
 def inventory(depot: str, namespace: str | None = None) -> list[SpaceInfo]:
     """Describe every space of ``depot`` (or of one namespace), sorted by namespace and key."""
-    summary = summarize(depot)
+    return list(describe(depot, iter_spaces(depot, namespace)))
+
+
+def describe(depot: str, spaces: Iterable[tuple[str, str, str]]) -> Iterator[SpaceInfo]:
+    """Describe ``spaces`` (``(path, namespace, key)`` of spaces of ``depot``) one by one.
+
+    The log is read when the first is asked for; each space's size is measured as it is
+    described, so a caller that prints each as it comes holds one at a time.
+    """
+    summary = summarize(depot, keep_stamps=False)
     orphans = _collect.read_orphanage(_depot.orphanage_path(depot))
     judge = Parents.of(summary)
-    infos: list[SpaceInfo] = []
-    for path, space_namespace, key in spaces_on_disk(depot):
-        if namespace is not None and space_namespace != namespace:
-            continue
-        recorded = summary.spaces.get(path)
-        parents = recorded.parents if recorded else {}
-        infos.append(
-            SpaceInfo(
-                path=path,
-                namespace=space_namespace,
-                key=key,
-                size=_fs.tree_size(path),
-                last_access=recorded.latest if recorded else None,
-                parents=tuple((p, judge.keeps(p)) for p in parents),
-                orphaned_since=orphans.get(path),
-            )
+    logged = summary.spaces.get
+    for path, namespace, key in spaces:
+        recorded = logged(path)
+        yield SpaceInfo(
+            path=path,
+            namespace=namespace,
+            key=key,
+            size=_fs.dir_size(path),
+            last_access=recorded.latest if recorded else None,
+            parents=tuple((p, judge.keeps(p)) for p in recorded.parents) if recorded else (),
+            orphaned_since=orphans.get(path),
         )
-    return infos

@@ -7,13 +7,12 @@ array-of-tables entry keyed by what it is about, starting on a line of its own::
     time = 2026-11-21T10:00:00.123Z
     parent_projects = ["/home/u/venv/lib/python3.12/site-packages/scikit_learn-1.7.0.dist-info"]
 
-Writing. A record is appended in one ``write`` on an ``O_APPEND`` descriptor, so
-concurrent writers never interleave. A record made at most once a day leaves a *stamp*:
-an empty file whose mtime is the record's time, so that a process can tell with one
-``stat`` that the record is there (:func:`._accesslog.fresh`, on the warm path). The
-stamp is made first, dated 1970, then the record is appended, then the stamp is dated:
-a stamp that cannot be written costs no record (else every process start would append
-one), and a failed append leaves no fresh stamp.
+Writing (:mod:`._logformat`). A record is appended in one ``write`` on an ``O_APPEND``
+descriptor, so concurrent writers never interleave. A record made at most once a day
+leaves a *stamp* (see :mod:`._stamps`), a file whose mtime is the record's time, so that
+a process can tell with one ``stat`` that the record is there
+(:func:`._accesslog.fresh`, on the warm path). A collector rewrites a log only when
+what it condensed differs from what is there.
 
 Reading. A streaming, line-based reader for the exact shape written here (a million
 records in seconds, in constant memory), and a real TOML parser, one record at a time,
@@ -30,87 +29,41 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from typing import TYPE_CHECKING, NamedTuple
+
+# Writing is in ._logformat; its names stay importable from here (see __all__).
+from ._logformat import (
+    append,
+    append_stamped,
+    format_record,
+    format_time,
+    toml_string,
+    toml_strings,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from datetime import datetime
     from typing import Any
 
-
-# --- writing -------------------------------------------------------------------------------
-
-
-def toml_string(value: str) -> str:
-    """Return ``value`` as a TOML basic string."""
-    out = []
-    for char in value:
-        code = ord(char)
-        if char in '"\\':
-            out.append("\\" + char)
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
-
-
-def toml_strings(values: Iterable[str]) -> str:
-    """Return ``values`` as a TOML array of basic strings, on one line."""
-    return "[" + ", ".join(toml_string(v) for v in values) + "]"
-
-
-def format_time(seconds: float) -> str:
-    """Return ``seconds`` since the epoch as a TOML offset date-time in UTC, to the ms."""
-    whole = int(seconds)
-    millis = int((seconds - whole) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
-
-
-def format_record(key: str, fields: Iterable[tuple[str, str]]) -> bytes:
-    """Return one record: ``[["<key>"]]`` and a ``name = value`` line per field.
-
-    ``fields`` are (name, TOML value) pairs, in the order they are written.
-    """
-    lines = [f"\n[[{toml_string(key)}]]\n", *(f"{name} = {value}\n" for name, value in fields)]
-    return "".join(lines).encode("utf-8")
-
-
-def append(path: str, data: bytes) -> None:
-    """Append ``data`` to ``path`` in one ``write`` on an ``O_APPEND`` descriptor."""
-    # Never through a link: a log is the depot's own file, in a folder others may write.
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags | getattr(os, "O_BINARY", 0), 0o644)
-    try:
-        written = os.write(fd, data)
-        if written != len(data):
-            raise OSError(f"short write to {path}: {written} of {len(data)} bytes (disk full?)")
-    finally:
-        os.close(fd)
-
-
-# --- stamps --------------------------------------------------------------------------------
-
-
-def append_stamped(
-    log: str, stamp: str, data: bytes, now: float, *, content: str, always: bool = False
-) -> None:
-    """Append the record ``data`` to ``log``, leaving ``stamp`` (recording ``content``) at ``now``.
-
-    See :mod:`._stamps`. ``always``: append even if the stamp cannot be made.
-    """
-    from . import _stamps  # noqa: PLC0415 - writing is not on the warm path
-
-    _stamps.write(lambda: append(log, data), stamp, content, now, always=always)
-
-
 # --- reading, whatever the shape -----------------------------------------------------------
 
 _BLANK = " \t\r\n"
 # Patterns as text: re compiles (and caches) them on first use, not at import.
 _KEY = r'\[\[("(?:[^"\\\n]|\\.)*")\]\]'
-_GARBLED = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]|\r(?!\n)"  # we escape all; CR: CRLF only
+_CONTROL = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]"  # we escape all
+_LONE_CR = "\r(?!\n)"  # a CR comes only in a hand edit's CRLF
+CANONICAL_TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z"
+"""A time exactly as written here, as a pattern (see :func:`canonical`)."""
+_compiled: dict[str, re.Pattern[str]] = {}
+
+
+def pattern(text: str) -> re.Pattern[str]:
+    """Return ``text`` compiled, once: the hot loops look it up for every record."""
+    found = _compiled.get(text)
+    if found is None:
+        found = _compiled[text] = re.compile(text)
+    return found
 
 
 def split(text: str) -> list[str]:
@@ -184,8 +137,13 @@ def garbled(chunk: str) -> int | None:
     NULs, control characters, bytes that were not UTF-8: such damage may have replaced
     records or changed a path into another, and nothing read through it is trusted.
     """
-    found = re.search(_GARBLED, chunk)
-    return found.start() if found else None
+    found = pattern(_CONTROL).search(chunk)
+    where = found.start() if found else None
+    if "\r" in chunk:  # rare: two searches are faster than one of either
+        cr = pattern(_LONE_CR).search(chunk)
+        if cr is not None and (where is None or cr.start() < where):
+            where = cr.start()
+    return where
 
 
 def salvage_field(chunk: str, name: str) -> str | None:
@@ -226,6 +184,7 @@ class Record(NamedTuple):
 
 
 _STRING = r'"([^"\\\n]*)"'
+_ONE_PARENT = r'\[\["([^"\\\n]*)"\]\]\ntime = (\S+)\nparent_projects = \["([^"\\\n]*)"\]\n'
 _TIME_PREFIX = "time = "
 _PARENTS_PREFIX = "parent_projects = ["
 
@@ -252,21 +211,7 @@ def canonical(text: str) -> bool:
 
     Such times sort as strings, so a reader can compare them without parsing them.
     """
-    return (
-        len(text) == 24
-        and text[4] == text[7] == "-"
-        and text[10] == "T"
-        and text[13] == text[16] == ":"
-        and text[19] == "."
-        and text[23] == "Z"
-        and _digits(text)
-    )
-
-
-def _digits(text: str) -> bool:
-    digits = text[:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19]
-    digits += text[20:23]
-    return digits.isascii() and digits.isdigit()
+    return pattern(CANONICAL_TIME).fullmatch(text) is not None
 
 
 def fast(chunk: str) -> tuple[str, str, tuple[str, ...], bool] | None:  # noqa: PLR0911 - one exit per check
@@ -274,6 +219,10 @@ def fast(chunk: str) -> tuple[str, str, tuple[str, ...], bool] | None:  # noqa: 
 
     ``time`` is the text as written (canonical or not); None if the shape differs.
     """
+    one = pattern(_ONE_PARENT).match(chunk)
+    if one is not None:  # the common case, in one step: one parent, no trailing blanks
+        rest = chunk[one.end() :]
+        return one[1], one[2], (one[3],), bool(rest) and not is_blank(rest)
     lines = chunk.split("\n", 3)
     if len(lines) < 3:
         return None
@@ -398,3 +347,31 @@ def read_records(path: str) -> list[Record]:
     records = list(reader.records(chunks_of_file(path)))
     reader.warn(path)
     return records
+
+
+__all__ = [
+    "CANONICAL_TIME",
+    "Reader",
+    "Record",
+    "append",
+    "append_stamped",
+    "attributed",
+    "canonical",
+    "chunks_of_file",
+    "fast",
+    "format_record",
+    "format_time",
+    "garbled",
+    "is_blank",
+    "parse_log",
+    "parse_time",
+    "parse_toml",
+    "pattern",
+    "read_records",
+    "salvage_field",
+    "salvage_keys",
+    "split",
+    "toml_string",
+    "toml_strings",
+    "warn_skipped",
+]

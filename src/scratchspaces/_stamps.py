@@ -28,15 +28,16 @@ import stat
 from typing import TYPE_CHECKING, NamedTuple
 
 from . import _owners
+from ._folders import FILE, FOLDER, Folder
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping
+
+    Known = Callable[[tuple[str, ...]], Mapping[str, str]]
+    """folders -> what the caller knows its stamps record, by stamp name."""
 
 MAX_STAMP = 1 << 16
 """A stamp holds one path; anything longer is not ours and is not read."""
-
-_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
-_BY_FD = hasattr(os, "O_NOFOLLOW") and os.open in os.supports_dir_fd
 
 
 def write(
@@ -106,124 +107,127 @@ class Stamp(NamedTuple):
     """A stamp being written, or left half-written by a crash."""
 
 
-class _Dir:
-    """A directory opened without following a link (by path where the OS has no dir_fd)."""
+class Leftovers(NamedTuple):
+    """What a walk passed over that a collector tidies: temporaries, empty folders."""
 
-    def __init__(self, path: str, fd: int | None) -> None:
-        self.path = path
-        self.fd = fd
-
-    @classmethod
-    def open(cls, path: str, parent: _Dir | None = None, name: str = "") -> _Dir | None:
-        """Open ``name`` in ``parent`` (or ``path``); None if it is missing or not a real folder."""
-        full = os.path.join(parent.path, name) if parent is not None else path
-        if _BY_FD:
-            try:
-                if parent is not None and parent.fd is not None:
-                    return cls(full, os.open(name, _DIR_FLAGS, dir_fd=parent.fd))
-                return cls(full, os.open(path, _DIR_FLAGS))
-            except OSError:
-                return None
-        try:
-            if not stat.S_ISDIR(os.lstat(full).st_mode):
-                return None
-        except OSError:
-            return None
-        return cls(full, None)
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-
-    def names(self) -> list[str]:
-        try:
-            return sorted(os.listdir(self.fd if self.fd is not None else self.path))
-        except OSError:
-            return []
-
-    def lstat(self, name: str) -> os.stat_result | None:
-        try:
-            if self.fd is not None:
-                return os.stat(name, dir_fd=self.fd, follow_symlinks=False)
-            return os.lstat(os.path.join(self.path, name))
-        except OSError:
-            return None
-
-    def read(self, name: str) -> str | None:
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-        try:
-            if self.fd is not None:
-                fd = os.open(name, flags, dir_fd=self.fd)
-            else:
-                fd = os.open(os.path.join(self.path, name), flags)
-        except OSError:
-            return None
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return None
-            data = os.read(fd, MAX_STAMP + 1)
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
-        if not data or len(data) > MAX_STAMP or b"\x00" in data:
-            return None
-        return data.decode("utf-8", "surrogateescape")
-
-    def unlink(self, name: str) -> None:
-        with contextlib.suppress(OSError):
-            if self.fd is not None:
-                os.unlink(name, dir_fd=self.fd)
-            else:
-                os.unlink(os.path.join(self.path, name))
-
-    def rmdir(self, name: str) -> None:
-        with contextlib.suppress(OSError):  # only succeeds when empty
-            if self.fd is not None:
-                os.rmdir(name, dir_fd=self.fd)
-            else:
-                os.rmdir(os.path.join(self.path, name))
+    temporaries: list[tuple[tuple[str, ...], str, float]]
+    """(folders, name, ctime) of every temporary seen."""
+    empty: list[tuple[str, ...]]
+    """Every folder found empty."""
 
 
 def _walk(
-    folder: _Dir, depth: int, below: tuple[str, ...], *, tidy: bool
-) -> Iterator[tuple[_Dir, Stamp]]:
-    for name in folder.names():
-        st = folder.lstat(name)
-        if st is None:
-            continue
-        if depth > 0:
-            if stat.S_ISDIR(st.st_mode):
-                child = _Dir.open("", folder, name)
-                if child is not None:
-                    try:
-                        yield from _walk(child, depth - 1, (*below, name), tidy=tidy)
-                    finally:
-                        child.close()
-                    if tidy:
-                        folder.rmdir(name)  # drop the folders left empty
-            continue
-        if not stat.S_ISREG(st.st_mode):
-            continue
-        temporary = _owners.is_temporary(name)
-        content = None if temporary else folder.read(name)
-        yield folder, Stamp(below, name, content, st.st_mtime, st.st_ctime, temporary)
+    folder: Folder,
+    depth: int,
+    below: tuple[str, ...],
+    left: Leftovers,
+    known: Known | bool,
+) -> Iterator[Stamp]:
+    """Yield the stamps ``depth`` folders below ``folder``, noting the leftovers in ``left``.
+
+    ``known``: True to read every stamp, False to read none, else the caller's knowledge.
+    """
+    if depth > 0:
+        names = folder.names(FOLDER)
+        for name in names:
+            child = Folder.open("", folder, name)  # a link in its place is not opened
+            if child is not None:
+                try:
+                    yield from _walk(child, depth - 1, (*below, name), left, known)
+                finally:
+                    child.close()
+    else:
+        names = folder.names(FILE)
+        said = known(below) if callable(known) else {}
+        for name in names:
+            found = _stamp(folder, below, name, said.get(name), read=known is not False)
+            if found is not None:
+                if found.temporary:
+                    left.temporaries.append((below, name, found.changed))
+                yield found
+    if not names and below:
+        left.empty.append(below)  # of what it was listed for: an empty one, perhaps
 
 
-def walk(root: str, depth: int) -> Iterator[Stamp]:
-    """Yield every stamp ``depth`` folders below ``root``, never following a link."""
-    for _folder, found in _entries(root, depth, tidy=False):
-        yield found
+def _stamp(
+    folder: Folder, below: tuple[str, ...], name: str, content: str | None, *, read: bool
+) -> Stamp | None:
+    """Return the stamp ``name`` in ``folder``; None if it is not a regular file (or gone).
+
+    ``content``: what it records, if known; else it is read if ``read``.
+    """
+    temporary = _owners.is_temporary(name)
+    if content is None and read and not temporary:
+        found = folder.read(name, MAX_STAMP)
+        if found is None:
+            return None
+        content, st = found
+    else:
+        status = folder.lstat(name)
+        if status is None or not stat.S_ISREG(status.st_mode):
+            return None
+        st = status
+    return Stamp(below, name, None if temporary else content, st.st_mtime, st.st_ctime, temporary)
 
 
-def _entries(root: str, depth: int, *, tidy: bool) -> Iterator[tuple[_Dir, Stamp]]:
-    top = _Dir.open(root)
+def _stamps(root: str, depth: int, left: Leftovers, known: Known | bool) -> Iterator[Stamp]:
+    top = Folder.open(root)
     if top is None:
         return
     try:
-        yield from _walk(top, depth, (), tidy=tidy)
+        yield from _walk(top, depth, (), left, known)
     finally:
         top.close()
+
+
+def walk(
+    root: str, depth: int, *, known: Known | None = None, left: Leftovers | None = None
+) -> Iterator[Stamp]:
+    """Yield every stamp ``depth`` folders below ``root``, never following a link.
+
+    A stamp is read for what it records unless ``known(folders)``, asked once per
+    folder of stamps, has it by the stamp's name (a stamp's name is the digest of what
+    it records: a caller that knows the paths a folder's stamps may record spares a
+    read per stamp, and trusts the name over the content).
+
+    ``left``: filled with what the walk passed over (temporaries, empty folders), for
+    :func:`remove`: a collector that read the stamps need not walk them again to tidy
+    them. A walk to the end also hands them to whoever is :func:`noting` ``root``.
+    """
+    left = Leftovers([], []) if left is None else left
+    yield from _stamps(root, depth, left, True if known is None else known)
+    for noted in _noting.get((root, depth), ()):
+        noted.left = left
+
+
+class Noted:
+    """What a walk passed over, handed on while :func:`noting` (None: no walk ended)."""
+
+    def __init__(self) -> None:
+        self.left: Leftovers | None = None
+
+
+_noting: dict[tuple[str, int], list[Noted]] = {}
+
+
+@contextlib.contextmanager
+def noting(root: str, depth: int) -> Iterator[Noted]:
+    """Collect what walks of ``root`` to the end pass over, for a reader that does not say.
+
+    For a collector that has stamps read by code that keeps no leftovers (a summary of
+    the records): what the last walk in the block passed over is tidied without a walk
+    of its own.
+    """
+    noted = Noted()
+    _noting.setdefault((root, depth), []).append(noted)
+    try:
+        yield noted
+    finally:
+        waiting = _noting.get((root, depth), [])
+        with contextlib.suppress(ValueError):  # another thread's block ended at once
+            waiting.remove(noted)
+        if not waiting:
+            _noting.pop((root, depth), None)
 
 
 def prune(root: str, depth: int, doomed: Callable[[Stamp], bool], now: float) -> None:
@@ -234,13 +238,81 @@ def prune(root: str, depth: int, doomed: Callable[[Stamp], bool], now: float) ->
     The stamp is looked at again just before it goes: one dated since it was judged
     (rewritten by a process recording it again) stays.
     """
-    for folder, found in _entries(root, depth, tidy=True):
-        if found.temporary:
-            if _owners.abandoned(found.name, found.changed, now):
-                folder.unlink(found.name)
-            continue
-        if not doomed(found):
-            continue
-        again = folder.lstat(found.name)
-        if again is not None and again.st_mtime == found.mtime:
-            folder.unlink(found.name)
+    left = Leftovers([], [])
+    gone: dict[tuple[str, ...], dict[str, float]] = {}
+    for found in _stamps(root, depth, left, False):
+        if not found.temporary and doomed(found):
+            gone.setdefault(found.folders, {})[found.name] = found.mtime
+    _tidy(root, gone, left, now)
+
+
+def remove(
+    root: str,
+    depth: int,
+    doomed: Mapping[tuple[str, ...], Mapping[str, float]],
+    now: float,
+    left: Leftovers | None,
+) -> None:
+    """Remove the stamps ``doomed`` names (folders -> name -> mtime as read), and leftovers.
+
+    A stamp dated since it was read stays. The leftovers (abandoned temporaries, empty
+    folders) are those ``left`` by the walk that read the stamps (see :func:`walk`);
+    if None, ``root`` is walked for them, reading nothing.
+    """
+    if left is None:
+        left = Leftovers([], [])
+        for _found in _stamps(root, depth, left, False):
+            pass
+    _tidy(root, doomed, left, now)
+
+
+def _tidy(
+    root: str,
+    doomed: Mapping[tuple[str, ...], Mapping[str, float]],
+    left: Leftovers,
+    now: float,
+) -> None:
+    """Remove ``doomed`` stamps not dated since, abandoned temporaries, then empty folders."""
+    top = Folder.open(root)
+    if top is None:
+        return
+    touched = set(left.empty)
+    try:
+        gone: dict[tuple[str, ...], dict[str, float | None]] = {}  # None: whatever its date
+        for folders, names in doomed.items():
+            gone.setdefault(folders, {}).update(names)
+        for folders, name, changed in left.temporaries:
+            if _owners.abandoned(name, changed, now):
+                gone.setdefault(folders, {})[name] = None
+        for folders, dates in gone.items():
+            folder = Folder.open_below(top, folders)
+            if folder is None:
+                continue
+            try:
+                for name, mtime in dates.items():
+                    st = folder.lstat(name)
+                    if st is not None and (mtime is None or st.st_mtime == mtime):
+                        folder.unlink(name)
+                        touched.add(folders)
+            finally:
+                if folder is not top:
+                    folder.close()
+        for folders in sorted(touched, key=len, reverse=True):
+            _rmdir_up(top, folders)
+    finally:
+        top.close()
+
+
+def _rmdir_up(top: Folder, folders: tuple[str, ...]) -> None:
+    """Remove ``folders`` below ``top`` if empty, then each folder above it left empty."""
+    while folders:
+        parent = Folder.open_below(top, folders[:-1])
+        if parent is None:
+            return
+        try:
+            if not parent.rmdir(folders[-1]):
+                return
+        finally:
+            if parent is not top:
+                parent.close()
+        folders = folders[:-1]

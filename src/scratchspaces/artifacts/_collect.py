@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .. import _collect, _locks
+from .. import _collect, _locks, _stamps
 from .._depot import ARTIFACTS_DIR
 from . import _bindings, _store, _usage
 
@@ -26,12 +26,14 @@ class ArtifactPlan(_collect.Plan):
     """The condensed usage log to write: each recorded file that exists -> its latest record."""
     stamps: set[tuple[str, float]] = field(default_factory=set)
     """The usage stamps read: those of files no longer recorded may go."""
+    left: _stamps.Leftovers | None = None
+    """What reading the stamps passed over (temporaries, empty folders), to tidy."""
 
 
 def plan(depot: str, grace: _collect.Grace) -> ArtifactPlan:
     """Sort the depot's artifacts into bound and orphaned; change nothing."""
-    usage, stamps, unknown = _usage.recorded(depot)
-    result = ArtifactPlan(usage=usage, stamps=stamps)
+    usage, stamps, unknown, left = _usage.recorded(depot)
+    result = ArtifactPlan(usage=usage, stamps=stamps, left=left)
     bound: set[str] = set()
     unreadable: list[str] = []
     if unknown:
@@ -62,7 +64,7 @@ def plan(depot: str, grace: _collect.Grace) -> ArtifactPlan:
 
 def write(depot: str, decided: ArtifactPlan) -> None:
     """Write what was decided: the condensed usage log (hold gc's lock)."""
-    _usage.rewrite(depot, decided.usage, decided.stamps)
+    _usage.rewrite(depot, decided.usage, decided.stamps, decided.left)
 
 
 def sweep_stale(depot: str, now: datetime, trash_root: str) -> list[str]:

@@ -15,7 +15,7 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, NamedTuple
 
-from .. import _accesslog, _depot, _fs, _records, _stamps
+from .. import _accesslog, _depot, _logformat, _records, _stamps
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -72,6 +72,8 @@ class Recorded(NamedTuple):
     """The (name, mtime) of every stamp read: only those may be pruned."""
     unknown: int
     """Unreadable records whose file could not be read either: they may name any."""
+    left: _stamps.Leftovers
+    """What the walk of the stamps passed over, for :func:`rewrite` to tidy."""
 
 
 def recorded(depot: str) -> Recorded:
@@ -98,13 +100,14 @@ def recorded(depot: str) -> Recorded:
         else:  # the damage may have changed the path itself: it may have named any
             lost += 1
     seen: set[tuple[str, float]] = set()
-    for stamp in _stamps.walk(stamps_dir(depot), 0):
+    left = _stamps.Leftovers([], [])
+    for stamp in _stamps.walk(stamps_dir(depot), 0, left=left):
         if not stamp.temporary:
             seen.add((stamp.name, stamp.mtime))
             if stamp.content is not None:
                 add(stamp.content, datetime.fromtimestamp(stamp.mtime, timezone.utc))
     usage = {toml: when for toml, when in latest.items() if os.path.isfile(toml)}
-    return Recorded(usage, seen, reader.unknown + lost)
+    return Recorded(usage, seen, reader.unknown + lost, left)
 
 
 def record_usage(path: str, *, locked_already: bool = False, binding: bool = False) -> None:
@@ -137,22 +140,27 @@ def record_usage(path: str, *, locked_already: bool = False, binding: bool = Fal
         )
 
 
-def rewrite(depot: str, usage: dict[str, datetime], seen: set[tuple[str, float]]) -> None:
+def rewrite(
+    depot: str,
+    usage: dict[str, datetime],
+    seen: set[tuple[str, float]],
+    left: _stamps.Leftovers | None = None,
+) -> None:
     """Rewrite the log with one record per file still recorded; drop the others' stamps.
 
     Only stamps that were read (``seen``) and not dated since are dropped: a binding
-    recorded meanwhile keeps its stamp. Hold the log's lock.
+    recorded meanwhile keeps its stamp; with them, what the walk that read them ``left``
+    (see :func:`.._stamps.remove`). A log that holds exactly that already is left as it
+    is. Hold the log's lock.
     """
     path = usage_path(depot)
     kept = {_accesslog.stamp_name(toml) for toml in usage}
-    _stamps.prune(
-        stamps_dir(depot),
-        0,
-        lambda stamp: stamp.name not in kept and (stamp.name, stamp.mtime) in seen,
-        time.time(),
-    )
+    doomed = {name: mtime for name, mtime in seen if name not in kept}
+    _stamps.remove(stamps_dir(depot), 0, {(): doomed} if doomed else {}, time.time(), left)
     if not usage and not os.path.exists(path):
         return
-    _fs.atomic_write(
-        path, b"".join(format_record(t, w.timestamp()) for t, w in sorted(usage.items()))
+    records = (
+        _logformat.format_record(toml, [("time", _logformat.format_datetime(when))])
+        for toml, when in sorted(usage.items())
     )
+    _logformat.rewrite(path, b"".join(records))

@@ -16,7 +16,8 @@ which name, and when::
 ``files`` lists the file entries a bound directory reaches, so every one of them is
 recorded too. Binders append a record under the store's lock; recycling reads them record
 by record (a damaged one is skipped, and the entry it names is kept for another round),
-drops those whose binding is gone or changed, and rewrites the rest.
+drops those whose binding is gone or changed, and rewrites the rest, if that changes
+anything: records exactly as written before, none dropped, are left as they are.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from datetime import datetime, timezone
 from errno import ENOENT
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from .. import _fs, _locks, _names, _records, _toml
+from .. import _fs, _locks, _logformat, _names, _records, _toml
 from ..errors import ArtifactNotFound, BindingExists, DepotError, InvalidArtifactsToml
 from . import _store
 
@@ -63,6 +64,47 @@ def bound_id(data: Mapping[str, Any], name: str, path: str) -> str | None:
         raise InvalidArtifactsToml(path, name, str(exc)) from exc
 
 
+# A binding file exactly as :func:`write` writes what this library binds: bare names, one
+# ``sha256`` each. Patterns as text: re compiles (and caches) them on first use.
+_BINDING = r'\[([A-Za-z0-9_-]+)\]\nsha256 = "([0-9a-f]{64}(?:\.x)?)"\n'
+_ONLY_BINDINGS = rf"\n*(?:{_BINDING}\n*)*"
+
+
+def bound_ids(path: str) -> dict[str, str | None] | None:
+    """Return each name of a binding file -> the id it binds (None: a malformed binding).
+
+    None if there is no such file. A file in the shape :func:`write` gives what this
+    library binds is read without a TOML parser (a recycling reads every package's
+    file); anything else, by one.
+
+    Raises:
+        InvalidArtifactsToml: the file is not valid TOML.
+        DepotError: it cannot be read.
+    """
+    import re  # noqa: PLC0415 - only when binding files are read
+
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8")
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    except (OSError, ValueError):
+        text = ""  # the parser below says why
+    if text and re.fullmatch(_ONLY_BINDINGS, text):
+        pairs = re.findall(_BINDING, text)
+        found: dict[str, str | None] = dict(pairs)
+        if len(found) == len(pairs):  # a name twice is invalid TOML: the parser says so
+            return found
+    data = _toml.load_bindings(path)
+    ids: dict[str, str | None] = {}
+    for name in data:
+        try:
+            ids[name] = bound_id(data, name, path)
+        except InvalidArtifactsToml:
+            ids[name] = None
+    return ids
+
+
 def write(path: str, data: Mapping[str, Any]) -> None:
     """Atomically replace the binding file with ``data``."""
     import tomli_w  # noqa: PLC0415 - a TOML writer only when a file is written
@@ -96,6 +138,8 @@ class Usage(NamedTuple):
     skipped: int
     unknown: int = 0
     """Damaged records that say neither which entry nor which file: they may name any."""
+    condensed: bool = False
+    """Whether the file is byte for byte what :func:`write_usage` writes of ``records``."""
 
 
 def usage_path(store: str) -> str:
@@ -103,16 +147,43 @@ def usage_path(store: str) -> str:
     return os.path.join(store, USAGE_NAME)
 
 
-def format_record(id_: str, use: Use, when: float, files: Iterable[str] | None) -> bytes:
+def format_record(id_: str, use: Use, when: float | datetime, files: Iterable[str] | None) -> bytes:
     """Return one usage record, starting on a line of its own."""
     fields = [
-        ("toml", _records.toml_string(use.toml)),
-        ("name", _records.toml_string(use.name)),
-        ("time", _records.format_time(when)),
+        ("toml", _logformat.toml_string(use.toml)),
+        ("name", _logformat.toml_string(use.name)),
+        (
+            "time",
+            _logformat.format_time(when)
+            if isinstance(when, float | int)
+            else _logformat.format_datetime(when),
+        ),
     ]
     if files is not None:
-        fields.append(("files", _records.toml_strings(sorted(files))))
-    return _records.format_record(id_, fields)
+        fields.append(("files", _logformat.toml_strings(sorted(files))))
+    return _logformat.format_record(id_, fields)
+
+
+_ID = r"[0-9a-f]{64}(?:\.x)?"
+_TEXT = r'[^"\\\x00-\x1f\x7f\ufffd]*'  # needs no escape, holds nothing damage leaves
+_RECORD = (
+    rf'\[\["({_ID})"\]\]\ntoml = "({_TEXT})"\nname = "({_TEXT})"\n'
+    rf"time = ({_records.CANONICAL_TIME})\n"
+    rf'(?:files = \[("{_ID}"(?:, "{_ID}")*)\]\n)?'
+)
+
+
+def _fast(chunk: str) -> tuple[str, str, str, str, tuple[str, ...]] | None:
+    """Parse a record exactly as :func:`format_record` writes it: id, toml, name, time, files.
+
+    None if it is shaped otherwise (the TOML parser decides then), or holds a character
+    no writer writes unescaped (damage, see :func:`.._records.garbled`).
+    """
+    found = _records.pattern(_RECORD).fullmatch(chunk)
+    if found is None:
+        return None
+    files = tuple(f[1:-1] for f in found[5].split(", ")) if found[5] else ()
+    return found[1], found[2], found[3], found[4], files
 
 
 def _parse(chunk: str) -> tuple[str, Use, datetime, tuple[str, ...]] | None:
@@ -138,27 +209,56 @@ def _parse(chunk: str) -> tuple[str, Use, datetime, tuple[str, ...]] | None:
     return id_, Use(os.path.normpath(toml), name), when, tuple(files)
 
 
+def _parse_chunk(
+    chunk: str, normalized: dict[str, str]
+) -> tuple[tuple[str, Use, datetime, tuple[str, ...]] | None, bool]:
+    """Return a record's (id, use, time, files), None if damaged; and if written as is.
+
+    ``normalized``: each binding file's path as read -> normalized (filled as it goes).
+    """
+    fast = _fast(chunk)
+    if fast is None:
+        return (None if _records.garbled(chunk) is not None else _parse(chunk)), False
+    id_, toml, name, text, files = fast
+    try:
+        when = _records.parse_time(text)
+    except ValueError:  # a canonical shape, but no such date (month 13)
+        return _parse(chunk), False
+    key = normalized.get(toml)
+    if key is None:
+        key = normalized[toml] = os.path.normpath(toml)
+    exact = key == toml and list(files) == sorted(files)
+    return (id_, Use(key, name), when, files), exact
+
+
 def read_usage(store: str) -> Usage:
     """Read the usage records around whatever is damaged (one warning for all of it)."""
     usage = Usage({}, set(), set(), 0)
     path = usage_path(store)
     skipped = unknown = 0
+    condensed = True  # so far, each record once, in order, exactly as written
+    last: tuple[str, Use] | None = None
+    normalized: dict[str, str] = {}  # each binding file's path, normalized once
     try:
         for chunk in _records.chunks_of_file(path):
             if _records.is_blank(chunk):
+                condensed = condensed and chunk == "" and last is None
                 continue
-            parsed = None if _records.garbled(chunk) is not None else _parse(chunk)
+            parsed, exact = _parse_chunk(chunk, normalized)
+            condensed = condensed and exact
             if parsed is None:
                 skipped += 1
                 ids = [k for k in _records.salvage_keys(chunk) if _names.is_id(k)]
                 usage.damaged.update(ids)
-                toml = _records.salvage_field(chunk, "toml")
-                if toml is not None:
-                    usage.damaged_tomls.add(os.path.normpath(toml))
-                if toml is None or not _records.attributed(chunk, ids):
+                salvaged = _records.salvage_field(chunk, "toml")
+                if salvaged is not None:
+                    usage.damaged_tomls.add(os.path.normpath(salvaged))
+                if salvaged is None or not _records.attributed(chunk, ids):
                     unknown += 1
                 continue
             id_, use, when, files = parsed
+            condensed = condensed and (last is None or (id_, use) > last)
+            last = (id_, use)
             uses = usage.records.setdefault(id_, {})
             known = uses.get(use)
             if known is None or when >= known[0]:
@@ -168,7 +268,7 @@ def read_usage(store: str) -> Usage:
     _records.warn_skipped(
         "cache-usage-damaged", skipped, path, "; the entries they name are kept for another round"
     )
-    return usage._replace(skipped=skipped, unknown=unknown)
+    return usage._replace(skipped=skipped, unknown=unknown, condensed=condensed)
 
 
 def write_usage(
@@ -176,11 +276,11 @@ def write_usage(
 ) -> None:
     """Atomically rewrite the usage records (hold the store's lock)."""
     data = b"".join(
-        format_record(id_, use, when.timestamp(), files if files else None)
+        format_record(id_, use, when, files if files else None)
         for id_, uses in sorted(records.items())
         for use, (when, files) in sorted(uses.items())
     )
-    _fs.atomic_write(usage_path(store), data)
+    _logformat.rewrite(usage_path(store), data)
 
 
 # --- binding -------------------------------------------------------------------------------

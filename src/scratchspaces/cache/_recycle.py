@@ -11,7 +11,8 @@ Under the store's lock, the one binders append their records under:
    an orphan is deleted once it has been one for ``collect_delay``, except a file entry
    that a directory entry still on disk links to (it goes with the directory, never
    before it);
-5. rewrite the records and the orphanage; rename what goes into ``<store>/.trash``.
+5. rewrite the records and the orphanage (each only if it changed); rename what goes
+   into ``<store>/.trash``.
 
 The trash is emptied after the lock is released, and what crashed writers left (stale
 temporaries, lock files, the temporaries of interrupted atomic writes) is removed.
@@ -29,12 +30,12 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .. import _collect, _fs, _locks, _remove, _toml
+from .. import _collect, _fs, _locks, _remove
 from .._collect import GCReport
 from .._depot import TRASH_DIR
-from ..errors import InvalidArtifactsToml, ScratchspacesError
+from ..errors import ScratchspacesError
 from . import _bindings, _store
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class CachePlan(_collect.Plan):
     paths: dict[str, str] = field(default_factory=dict)
     dirs: set[str] = field(default_factory=set)
     records: Standing = field(default_factory=dict)
+    unchanged: bool = False
+    """Whether the usage records on disk are ``records`` exactly: nothing to rewrite."""
     unreadable: list[str] = field(default_factory=list)
 
 
@@ -59,33 +62,37 @@ class Bindings:
 
     def __init__(self, gone: Iterable[str] = ()) -> None:
         self._gone = [os.path.join(os.path.normpath(g), "") for g in gone]
-        self._loaded: dict[str, dict[str, Any] | None] = {}
+        self._loaded: dict[str, dict[str, str | None] | None] = {}
         self.unreadable: dict[str, str] = {}
 
-    def data(self, toml: str) -> dict[str, Any] | None:
-        """Return the parsed file, None if it is gone; ``{}`` and noted if unreadable."""
-        if toml not in self._loaded:
-            if any(toml.startswith(g) for g in self._gone) or not os.path.isfile(toml):
-                self._loaded[toml] = None
-            else:
-                try:
-                    self._loaded[toml] = _toml.load_bindings(toml)
-                except (ScratchspacesError, OSError) as exc:
-                    self.unreadable[toml] = str(exc)
-                    self._loaded[toml] = {}
-        return self._loaded[toml]
+    def ids(self, toml: str) -> dict[str, str | None] | None:
+        """Return each name -> the id it binds (None: malformed), None if the file is gone.
+
+        ``{}`` and noted if the file cannot be read.
+        """
+        if toml in self._loaded:
+            return self._loaded[toml]
+        found: dict[str, str | None] | None = None
+        if not any(toml.startswith(g) for g in self._gone):
+            try:
+                found = _bindings.bound_ids(toml)
+            except (ScratchspacesError, OSError) as exc:
+                self.unreadable[toml] = str(exc)
+                found = {}
+        self._loaded[toml] = found
+        return found
 
     def holds(self, use: _bindings.Use, id_: str) -> bool | None:
         """Whether ``use`` still binds ``id_``: True, False, or None when unknown."""
-        data = self.data(use.toml)
-        if data is None:
+        ids = self.ids(use.toml)
+        if ids is None:
             return False
         if use.toml in self.unreadable:
             return None
-        try:
-            return _bindings.bound_id(data, use.name, use.toml) == id_
-        except InvalidArtifactsToml:
-            return None
+        if use.name not in ids:
+            return False
+        bound = ids[use.name]
+        return None if bound is None else bound == id_
 
 
 def binding_files(store: str) -> list[str]:
@@ -105,49 +112,68 @@ def survey(store: str, bindings: Bindings, now: datetime) -> tuple[Standing, set
     bindings the records miss (a record lost to damage, a binding written by hand):
     those stand too, from ``now``. Records say who binds what; the files decide.
     """
+    standing, usage, hidden, _changed = _survey(store, bindings, now)
+    return standing, usage.damaged, hidden
+
+
+def _survey(
+    store: str, bindings: Bindings, now: datetime
+) -> tuple[Standing, _bindings.Usage, bool, bool]:
+    """:func:`survey`, with the records as read, and whether the standing differ from them.
+
+    The records read are condensed in place into the bindings standing: one copy of them
+    in memory, not two.
+    """
     usage = _bindings.read_usage(store)
-    standing: Standing = {}
-    for id_, uses in usage.records.items():
-        for use, value in uses.items():
-            if bindings.holds(use, id_) is not False:
-                standing.setdefault(id_, {})[use] = value
     tomls = {use.toml for uses in usage.records.values() for use in uses}
+    standing: Standing = usage.records
+    changed = False
+    for id_, uses in list(standing.items()):
+        gone = [use for use in uses if bindings.holds(use, id_) is False]
+        for use in gone:
+            del uses[use]
+        if not uses:
+            del standing[id_]
+        changed = changed or bool(gone)
     tomls |= usage.damaged_tomls  # a damaged record still says where to look
     for toml in sorted(tomls.union(binding_files(store))):
-        data = bindings.data(toml)
-        if not data or toml in bindings.unreadable:
+        ids = bindings.ids(toml)
+        if not ids or toml in bindings.unreadable:
             continue
-        for name in data:
-            try:
-                bound = _bindings.bound_id(data, name, toml)
-            except InvalidArtifactsToml:
-                continue
+        for name, bound in ids.items():
             use = _bindings.Use(toml, name)
-            if bound is None or use in standing.get(bound, {}):
+            if bound is None or use in standing.get(bound, ()):
                 continue
             path = _store.entry_path(store, bound)
             if os.path.lexists(path):
                 files = _store.reached(path) if _store.kind_of(path) == "directory" else ()
                 standing.setdefault(bound, {})[use] = (now, tuple(sorted(files)))
+                changed = True
     # A damaged record naming a file that is not there may have had its path changed.
     missing = any(not os.path.isfile(toml) for toml in usage.damaged_tomls)
-    return standing, usage.damaged, usage.unknown > 0 or missing
+    return standing, usage, usage.unknown > 0 or missing, changed
 
 
 def plan(store: str, grace: _collect.Grace, gone: Iterable[str] = ()) -> CachePlan:
     """Decide what to keep, orphan and delete in ``store``; change nothing."""
     result = CachePlan()
     bindings = Bindings(gone)
-    standing, damaged, unknown = survey(store, bindings, grace.now)
-    on_disk = _store.entries_on_disk(store)
+    standing, usage, unknown, changed = _survey(store, bindings, grace.now)
+    damaged = usage.damaged
+    dirs: set[str] = set()
+    on_disk = _store.entries_on_disk(store, dirs)
     result.paths = on_disk
-    result.records = {i: uses for i, uses in standing.items() if i in on_disk}
+    if on_disk.keys() >= standing.keys():
+        result.records = standing
+    else:  # the records of entries gone go too
+        result.records = {i: uses for i, uses in standing.items() if i in on_disk}
+        changed = True
+    result.unchanged = usage.condensed and not changed
     result.unreadable = [f"{t} ({why})" for t, why in bindings.unreadable.items()]
     bound = set(result.records)
     for uses in result.records.values():
         for _when, files in uses.values():
             bound.update(files)
-    dirs = {i for i, p in on_disk.items() if os.path.isdir(p) and not os.path.islink(p)}
     result.dirs = dirs
     hidden = unknown or not damaged <= on_disk.keys()  # a damaged id may have been changed
 
@@ -200,8 +226,10 @@ def recycle(
         doomed = [decided.paths[i] for i in first]
         sweep.move(doomed, before=_writable)
         if not dry_run:
-            _bindings.write_usage(store, decided.records)
+            if not decided.unchanged:
+                _bindings.write_usage(store, decided.records)
             _collect.write_orphanage(orphanage, decided.orphanage)
+        decided.records = {}  # written: let go before the report is made (one peak, not two)
     if not dry_run:
         sweep.failures.extend(_remove_stale(store, grace.now))
     deleted = sweep.finish(doomed)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import stat
 from typing import TYPE_CHECKING
 
@@ -114,17 +115,36 @@ def named_lock(store: str, name: str, timeout: float = -1) -> BaseFileLock:
 # --- reading the store ---------------------------------------------------------------------
 
 
-def entries_on_disk(store: str) -> dict[str, str]:
-    """Return id -> path of every entry in ``store``."""
+def is_id(name: str) -> bool:
+    """Whether ``name`` is an entry's id, as :func:`.._names.is_id` says, in one step."""
+    return _ID.fullmatch(name) is not None
+
+
+_ID = re.compile(r"[0-9a-f]{64}(?:\.x)?")
+
+
+def entries_on_disk(store: str, dirs: set[str] | None = None) -> dict[str, str]:
+    """Return id -> path of every entry in ``store``.
+
+    ``dirs``: filled with the ids of the directory entries (real folders, not links),
+    from the listing where it says.
+    """
     root = os.path.join(store, ENTRIES_DIR)
     found: dict[str, str] = {}
     for prefix in _fs.listdir(root):
         folder = os.path.join(root, prefix)
-        if os.path.islink(folder):
+        if len(prefix) != 2 or os.path.islink(folder):
             continue  # not the store's: entries live in real folders only
-        for name in _fs.listdir(folder):
-            if _names.is_id(name) and name.startswith(prefix) and len(prefix) == 2:
-                found[name] = os.path.join(folder, name)
+        try:
+            with os.scandir(folder) as listing:
+                for entry in listing:
+                    name = entry.name
+                    if name.startswith(prefix) and is_id(name):
+                        found[name] = entry.path
+                        if dirs is not None and entry.is_dir(follow_symlinks=False):
+                            dirs.add(name)
+        except OSError:
+            continue
     return found
 
 
@@ -158,7 +178,7 @@ def _linked_id(target: str, depth: int) -> str | None:
         return None
     rest = target[len(up) :]
     prefix, _, name = rest.partition("/")
-    return name if _names.is_id(name) and prefix == name[:2] else None
+    return name if is_id(name) and prefix == name[:2] else None
 
 
 def entry_size(path: str) -> int:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from .. import _collect, _depot, _fs, _inventory, _policy
+from .. import _collect, _depot, _fs, _inventory, _names, _policy
 from . import _artifacts, _cache
 from ._output import (
     delay_option,
@@ -89,39 +90,84 @@ def _cmd_gc(args: argparse.Namespace) -> int:
 def measure(depot: str) -> tuple[list[_inventory.SpaceInfo], list[int], int, int]:
     """Return what ``depot`` holds: spaces, artifacts' bytes, cache entries and their bytes.
 
-    ``du`` and ``info`` count alike.
+    ``du`` and ``info`` count alike (see :func:`tally`).
     """
     infos = _inventory.inventory(depot)
     artifacts = [_fs.tree_size(p) for _h, p in _artifacts.installed_in(depot)]
-    entries, cached = _cache.usage(depot)
+    entries, cached = cache_usage(depot)
     return infos, artifacts, entries, cached
+
+
+class Tally(NamedTuple):
+    """What ``du`` shows of a depot: no more than sizes, so the log is not read."""
+
+    namespaces: dict[str, tuple[int, int]]
+    """Namespace -> how many spaces it holds and their bytes."""
+    artifacts: list[int]
+    """The bytes of each artifact."""
+    entries: int
+    """How many entries the content cache holds."""
+    cached: int
+    """The bytes of those entries, each file counted once."""
+
+    @property
+    def total(self) -> int:
+        """Every byte counted."""
+        spaces = sum(b for _c, b in self.namespaces.values())
+        return spaces + sum(self.artifacts) + self.cached
+
+
+def tally(depot: str) -> Tally:
+    """Return what ``depot`` holds, counted as :func:`measure` counts it.
+
+    One walk of the depot's folders, memory that does not grow with its spaces.
+    """
+    namespaces: dict[str, tuple[int, int]] = {}
+    for path, namespace, _key in _inventory.iter_spaces(depot, ordered=False):
+        count, size = namespaces.get(namespace, (0, 0))
+        namespaces[namespace] = (count + 1, size + _fs.dir_size(path))
+    artifacts = [_fs.tree_size(p) for _h, p in _artifacts.installed_in(depot)]
+    return Tally(dict(sorted(namespaces.items())), artifacts, *cache_usage(depot))
+
+
+def cache_usage(depot: str) -> tuple[int, int]:
+    """Return how many entries ``depot``'s content cache holds and their bytes (files once).
+
+    Entries are counted as the store lists them (``<ab>/<id>`` in a real folder ``<ab>``),
+    without holding their names.
+    """
+    root = _cache.entries_root(depot)
+    count = 0
+    for prefix in _fs.listdir(root):
+        folder = os.path.join(root, prefix)
+        if len(prefix) == 2 and not os.path.islink(folder):
+            count += sum(1 for n in _fs.listdir(folder) if n.startswith(prefix) and _names.is_id(n))
+    return count, _fs.tree_size(root)
 
 
 def _cmd_du(args: argparse.Namespace) -> int:
     depot = _depot.user_depot_string()
     _depot.check_depot(depot)
-    infos, artifacts, entries, cached = measure(depot)
-    per_namespace: dict[str, list[int]] = {}
-    for info in infos:
-        count_size = per_namespace.setdefault(info.namespace, [0, 0])
-        count_size[0] += 1
-        count_size[1] += info.size
-    total = sum(i.size for i in infos) + sum(artifacts) + cached
+    found = tally(depot)
     if args.json:
         print_json(
             {
                 "depot": depot,
-                "namespaces": {n: {"spaces": c, "bytes": b} for n, (c, b) in per_namespace.items()},
-                "artifacts": {"count": len(artifacts), "bytes": sum(artifacts)},
-                "cache": {"count": entries, "bytes": cached},
-                "total_bytes": total,
+                "namespaces": {
+                    n: {"spaces": c, "bytes": b} for n, (c, b) in found.namespaces.items()
+                },
+                "artifacts": {"count": len(found.artifacts), "bytes": sum(found.artifacts)},
+                "cache": {"count": found.entries, "bytes": found.cached},
+                "total_bytes": found.total,
             }
         )
         return 0
-    rows = [[n, str(c), format_bytes(b)] for n, (c, b) in sorted(per_namespace.items())]
-    rows.append(["(artifacts)", str(len(artifacts)), format_bytes(sum(artifacts))])
-    rows.append(["(cache)", str(entries), format_bytes(cached)])
-    rows.append(["total", str(len(infos) + len(artifacts) + entries), format_bytes(total)])
+    rows = [[n, str(c), format_bytes(b)] for n, (c, b) in found.namespaces.items()]
+    rows.append(["(artifacts)", str(len(found.artifacts)), format_bytes(sum(found.artifacts))])
+    rows.append(["(cache)", str(found.entries), format_bytes(found.cached)])
+    spaces = sum(c for c, _b in found.namespaces.values())
+    entries = spaces + len(found.artifacts) + found.entries
+    rows.append(["total", str(entries), format_bytes(found.total)])
     print_table(["NAMESPACE", "ENTRIES", "SIZE"], rows, right={1, 2})
     return 0
 

@@ -8,10 +8,20 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _depot, _identity, _inventory, _names, _sitedir, _spaces
 from ..errors import DepotError
-from ._output import UsageError, format_bytes, json_option, plural, print_json, print_table
+from ._output import (
+    SIZE_WIDTH,
+    UsageError,
+    format_bytes,
+    json_option,
+    plural,
+    print_json_list,
+    print_table,
+)
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterator
+    from datetime import datetime
 
     from .._identity import PkgSpec
 
@@ -93,43 +103,65 @@ def _cmd_list(args: argparse.Namespace) -> int:
             if args.pkg in {"_global", "global"}
             else _identity.canonicalize_name(args.pkg)
         )
-    infos = _ordinary(_inventory.inventory(depot, namespace))
+
+    # Each row is printed as its space is measured: memory does not grow with the rows.
+    # A table's names are as wide as the widest listed (a listing first, names only),
+    # its sizes as wide as a size can be written.
+    def spaces(*, ordered: bool = True) -> Iterator[tuple[str, str, str]]:
+        for found in _inventory.iter_spaces(depot, namespace, ordered=ordered):
+            if found[1] != _depot.CACHE_NAMESPACE:
+                yield found
+
     if args.json:
-        data: list[dict[str, Any]] = [
-            {
-                "namespace": i.namespace,
-                "key": i.key,
-                "path": i.path,
-                "size": i.size,
-                "last_access": i.last_access.isoformat() if i.last_access else None,
-                "parents": [{"path": p, "alive": alive} for p, alive in i.parents],
-                "status": i.status,
-                "orphaned_since": i.orphaned_since.isoformat() if i.orphaned_since else None,
-            }
-            for i in infos
-        ]
-        print_json(data)
+        print_json_list(_as_json(i) for i in _inventory.describe(depot, spaces()))
         return 0
-    if not infos:
+    count = namespaces = keys = 0
+    for _path, space_namespace, key in spaces(ordered=False):
+        count += 1
+        namespaces = max(namespaces, len(space_namespace))
+        keys = max(keys, len(key))
+    if not count:
         print(f"No scratch spaces in {depot}.")
         return 0
-    rows = [
-        [
-            i.namespace,
-            i.key,
-            format_bytes(i.size),
-            i.last_access.strftime("%Y-%m-%d %H:%M") if i.last_access else "never recorded",
-            f"{sum(alive for _, alive in i.parents)}/{len(i.parents)}",
-            i.status,
-        ]
-        for i in infos
-    ]
     print_table(
         ["NAMESPACE", "KEY", "SIZE", "LAST ACCESS (UTC)", "PARENTS ALIVE", "STATUS"],
-        rows,
+        (_as_row(i) for i in _inventory.describe(depot, spaces())),
         right={2, 4},
+        widths=[namespaces, keys, SIZE_WIDTH, len("YYYY-MM-DD HH:MM"), 0, 0],
     )
     return 0
+
+
+def _as_json(info: _inventory.SpaceInfo) -> dict[str, Any]:
+    return {
+        "namespace": info.namespace,
+        "key": info.key,
+        "path": info.path,
+        "size": info.size,
+        "last_access": info.last_access.isoformat() if info.last_access else None,
+        "parents": [{"path": p, "alive": alive} for p, alive in info.parents],
+        "status": info.status,
+        "orphaned_since": info.orphaned_since.isoformat() if info.orphaned_since else None,
+    }
+
+
+def _as_row(info: _inventory.SpaceInfo) -> list[str]:
+    last = info.last_access
+    return [
+        info.namespace,
+        info.key,
+        format_bytes(info.size),
+        _minutes(last) if last else "never recorded",
+        f"{sum(alive for _, alive in info.parents)}/{len(info.parents)}",
+        info.status,
+    ]
+
+
+def _minutes(when: datetime) -> str:
+    """Return ``when`` as ``YYYY-MM-DD HH:MM``, as ``strftime`` writes it (a third of its cost)."""
+    if when.year < 1000:  # strftime writes such a year without its leading zeros
+        return when.strftime("%Y-%m-%d %H:%M")
+    return when.isoformat(" ", "minutes")[:16]
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
