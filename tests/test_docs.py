@@ -52,3 +52,9 @@ def test_quickstart_builds_then_loads(depot: Path) -> None:
     space = Path(second.splitlines()[1].removeprefix("scratch space: "))
     assert space.parent.parent == depot / "scratchspaces"
     assert (space / "index.json").is_file()
+    # The examples are a project of their own, listed as an ordinary space.
+    assert space.parent.name == "scratchspaces-examples"
+    listing = subprocess.run(
+        [sys.executable, "-m", "scratchspaces", "list"], capture_output=True, text=True, check=True
+    )
+    assert space.name in listing.stdout
