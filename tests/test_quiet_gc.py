@@ -13,12 +13,17 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import scratchspaces
 from _depots import snapshot
 from _fills import dataset, file_writer
-from scratchspaces import cache
+from scratchspaces import _accesslog, _condense, cache
 from scratchspaces.artifacts import _usage
 
 if TYPE_CHECKING:
@@ -124,3 +129,34 @@ def test_what_changed_is_written(depot: Path, tmp_path: Path) -> None:
     usage.write_bytes(records + records)  # every record twice: condensed to once
     cache.find_orphanages()
     assert usage.read_bytes() == records
+
+
+_paths = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=30)
+
+
+@given(
+    log=st.dictionaries(
+        _paths,
+        st.tuples(
+            st.datetimes(
+                min_value=datetime(1971, 1, 1),
+                max_value=datetime(2099, 1, 1),
+                timezones=st.just(timezone.utc),
+            ).map(lambda t: t.replace(microsecond=t.microsecond // 1000 * 1000)),
+            st.lists(_paths, min_size=1, max_size=3),
+        ),
+        max_size=4,
+    )
+)
+def test_the_condensed_log_is_written_record_by_record(
+    log: dict[str, tuple[datetime, list[str]]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """gc writes each record exactly as ``get_scratch`` appends it, sorted by space."""
+    depot = tmp_path_factory.mktemp("depot")
+    (depot / "logs").mkdir()
+    _condense.write_log(str(depot), log)
+    expected = b"".join(
+        _accesslog.format_record(space, when.timestamp(), parents)
+        for space, (when, parents) in sorted(log.items())
+    )
+    assert (depot / "logs" / "scratch_usage.toml").read_bytes() == expected
