@@ -103,11 +103,13 @@ def test_stamps_are_dropped_with_their_records_and_kept_if_rewritten_since(
     gone.rmdir()
     back.rmdir()
     root = _accesslog.stamps_dir(depot_str)
-    seen = {s.name: s.mtime for s in _stamps.walk(root, 2)}
+    doomed: dict[tuple[str, ...], dict[str, float]] = {}
+    for stamp in _stamps.walk(root, 2):
+        doomed.setdefault(stamp.folders, {})[stamp.name] = stamp.mtime
     # One stamp is rewritten after it was judged: a process recorded it again.
     again = Path(_accesslog.stamp_path(depot_str, "ns", "k", str(back)))
     os.utime(again, (time.time() + 5, time.time() + 5))
-    _stamps.prune(root, 2, lambda s: seen.get(s.name) == s.mtime, time.time())
+    _stamps.remove(root, 2, doomed, time.time(), None)
     assert _stamps_of(depot) == [again]
 
 

@@ -230,22 +230,6 @@ def noting(root: str, depth: int) -> Iterator[Noted]:
             _noting.pop((root, depth), None)
 
 
-def prune(root: str, depth: int, doomed: Callable[[Stamp], bool], now: float) -> None:
-    """Remove every stamp below ``root`` for which ``doomed`` is true, and empty folders.
-
-    Temporaries go once abandoned (see :mod:`._owners`), whatever ``doomed`` says.
-
-    The stamp is looked at again just before it goes: one dated since it was judged
-    (rewritten by a process recording it again) stays.
-    """
-    left = Leftovers([], [])
-    gone: dict[tuple[str, ...], dict[str, float]] = {}
-    for found in _stamps(root, depth, left, False):
-        if not found.temporary and doomed(found):
-            gone.setdefault(found.folders, {})[found.name] = found.mtime
-    _tidy(root, gone, left, now)
-
-
 def remove(
     root: str,
     depth: int,

@@ -6,7 +6,7 @@ import os
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from .. import _collect, _depot, _fs
+from .. import _collect, _depot
 from ..cache import _store
 from ._output import (
     command_group,
@@ -44,12 +44,6 @@ def orphans(depot: str) -> dict[str, datetime]:
     root = _store.store_of_depot(depot)
     orphans = _collect.read_orphanage(_store.orphanage_path(root))
     return {_store.entry_path(root, i): when for i, when in orphans.items()}
-
-
-def usage(depot: str) -> tuple[int, int]:
-    """Return how many entries the depot's cache holds and their bytes (files once)."""
-    found = _store.entries_on_disk(_store.store_of_depot(depot))
-    return len(found), _fs.tree_size(entries_root(depot))
 
 
 def _who(toml: str, binding_spaces: str) -> str:
