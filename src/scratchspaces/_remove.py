@@ -17,6 +17,12 @@ import os
 import stat
 import sys
 
+TYPE_CHECKING = False  # not typing's: imported when deleting, kept light
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Each = Callable[[int], None]
+
 
 def make_dirs_writable(top: str) -> None:
     """Give the owner rwx on every real directory under ``top`` (links are not followed)."""
@@ -157,8 +163,8 @@ def own_folder(path: str) -> bool:
     return False
 
 
-def _empty_dir(dir_fd: int, path: str, failed: list[str]) -> None:
-    """Remove everything in the open directory ``dir_fd`` (``path`` names it in messages)."""
+def _empty_dir(dir_fd: int, path: str, failed: list[str], each: Each | None = None) -> None:
+    """Empty the open directory ``dir_fd`` (``path`` names it); ``each(1)`` per entry."""
     with os.scandir(dir_fd) as it:
         entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
     for name, is_dir in entries:
@@ -174,16 +180,18 @@ def _empty_dir(dir_fd: int, path: str, failed: list[str]) -> None:
             else:
                 os.unlink(name, dir_fd=dir_fd)
         except FileNotFoundError:
-            continue  # removed by someone else meanwhile: that is what we wanted
+            pass  # removed by someone else meanwhile: that is what we wanted
         except OSError as exc:
             if exc.errno != errno.ENOTEMPTY:  # else a failure below it is already counted
                 failed.append(Failure.of(where, exc))
+        if each is not None:
+            each(1)
 
 
-def rmtree_in_place(path: str) -> list[str]:
+def rmtree_in_place(path: str, each: Each | None = None) -> list[str]:
     """Remove the real directory ``path``; return the entries that could not be removed.
 
-    Read-only files and directories are removed too; links are removed, never followed.
+    Read-only entries go too; links are removed, never followed; ``each(1)`` per entry.
     """
     if not BY_FD:  # pragma: no cover - Windows
         return _rmtree_with_shutil(path)
@@ -191,7 +199,7 @@ def rmtree_in_place(path: str) -> list[str]:
     try:
         fd = _open_dir(path, None)
         try:
-            _empty_dir(fd, path, failed)
+            _empty_dir(fd, path, failed, each)
         finally:
             os.close(fd)
         os.rmdir(path)
@@ -323,7 +331,7 @@ def move_to_trash(path: str, trash_root: str) -> str | None:
     return moved
 
 
-def remove_in_place(path: str) -> list[str]:
+def remove_in_place(path: str, each: Each | None = None) -> list[str]:
     """Remove whatever is at ``path`` where it is: a file, a link (never its target), a tree.
 
     Returns the entries that could not be removed; a missing ``path`` is not an error.
@@ -333,7 +341,7 @@ def remove_in_place(path: str) -> list[str]:
     except FileNotFoundError:
         return []
     if stat.S_ISDIR(st.st_mode):
-        return rmtree_in_place(path)
+        return rmtree_in_place(path, each)
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -343,7 +351,7 @@ def remove_in_place(path: str) -> list[str]:
     return []
 
 
-def remove_tree(path: str, trash_root: str) -> list[str]:
+def remove_tree(path: str, trash_root: str, each: Each | None = None) -> list[str]:
     """Remove whatever is at ``path``, by way of ``trash_root``.
 
     It is first renamed into ``trash_root`` (which must be on the same filesystem), so
@@ -351,13 +359,15 @@ def remove_tree(path: str, trash_root: str) -> list[str]:
     entries that could not be removed (an NFS ``.nfs*`` file, a permission problem, a
     link in place of a folder on the way, which is never followed); a missing ``path``
     is not an error. Each is a :class:`Failure`, with its ``errno``.
+
+    ``each(1)`` is called as each entry of a directory at ``path`` goes (progress).
     """
     moved, refused = _move(path, trash_root)
     if refused is not None:
         return [refused]
     if moved is None:
         return []
-    failed = remove_in_place(moved)
+    failed = remove_in_place(moved, each)
     with contextlib.suppress(OSError):
         os.rmdir(trash_root)  # only when empty: leave no clutter, keep what failed for gc
     return failed

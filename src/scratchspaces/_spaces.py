@@ -15,7 +15,7 @@ from .errors import DepotError, InvalidName
 
 TYPE_CHECKING = False  # not typing's: importing typing costs more than this module
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from ._identity import PkgSpec
 
@@ -178,20 +178,23 @@ def clear_scratchspaces(pkg: PkgSpec = None) -> None:
     root, depot = _checked_root()
     trash = _trash_root(root, depot)
     if namespace is not None:
-        _remove(os.path.join(root, namespace), trash)
-        return
-    try:
-        with os.scandir(root) as entries:
-            names = [entry.path for entry in entries]
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise DepotError.of(root, "cannot list the namespaces", exc) from exc
+        names = [os.path.join(root, namespace)]
+    else:
+        try:
+            with os.scandir(root) as entries:
+                names = [e.path for e in entries if e.name not in {TRASH_DIR, CACHE_NAMESPACE}]
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise DepotError.of(root, "cannot list the namespaces", exc) from exc
     errors: list[DepotError] = []
-    for name in sorted(names):
-        if os.path.basename(name) not in {TRASH_DIR, CACHE_NAMESPACE}:
+    from . import _fs, _progress  # noqa: PLC0415 - deleting is not on the import-time path
+
+    total = sum(len(_fs.listdir(n)) for n in names) if _progress.watched() else None
+    with _progress.task("Deleting spaces", total) as advance:
+        for name in sorted(names):
             try:
-                _remove(name, trash)
+                _remove(name, trash, advance)
             except DepotError as exc:
                 errors.append(exc)
     if errors:
@@ -203,7 +206,7 @@ def clear_scratchspaces(pkg: PkgSpec = None) -> None:
         ) from first
 
 
-def _remove(path: str, trash: str) -> None:
+def _remove(path: str, trash: str, each: Callable[[int], None] | None = None) -> None:
     """Remove ``path`` by way of ``trash``; raise if it is still there.
 
     What could not be removed once it left its name stays in the trash, with a warning.
@@ -211,7 +214,7 @@ def _remove(path: str, trash: str) -> None:
     from . import _remove  # noqa: PLC0415 - deleting is not on the import-time path
     from ._warn import count  # noqa: PLC0415 - failures only
 
-    failed = _remove.remove_tree(path, trash)
+    failed = _remove.remove_tree(path, trash, each)
     if not failed:
         return
     entries = count(len(failed), "entry", "entries")
