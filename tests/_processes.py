@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -34,12 +34,15 @@ def running(
                 proc.join()
 
 
-def stderr_on_a_terminal(cmd: list[str]) -> tuple[int, bytes]:
-    """Run ``cmd`` with stderr on a pseudo-terminal; return its exit status and what it drew."""
+def stderr_on_a_terminal(cmd: list[str], stdout: IO[bytes] | None = None) -> tuple[int, bytes]:
+    """Run ``cmd`` with stderr on a pseudo-terminal; return its exit status and what it drew.
+
+    Its stdout goes to ``stdout`` (a file), else nowhere.
+    """
     import pty
 
     leader, follower = pty.openpty()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=follower)
+    proc = subprocess.Popen(cmd, stdout=stdout or subprocess.DEVNULL, stderr=follower)
     os.close(follower)
     shown = b""
     while True:

@@ -99,7 +99,6 @@ def test_list_table_and_json(depot: Path, capsys: pytest.CaptureFixture[str]) ->
         "SIZE",
         "LAST",
         "ACCESS",
-        "(UTC)",
         "PARENTS",
         "ALIVE",
         "STATUS",
@@ -119,7 +118,7 @@ def test_list_table_and_json(depot: Path, capsys: pytest.CaptureFixture[str]) ->
     assert entry["namespace"] == "scikit-learn"
     assert entry["key"] == "datasets"
     assert entry["path"] == str(space)
-    assert entry["size"] == 2048
+    assert entry["bytes"] == 2048
     assert entry["last_access"].endswith("+00:00")
     assert entry["parents"][0]["alive"] is True
     assert entry["status"] == "in use"
@@ -142,10 +141,10 @@ def test_clear_a_namespace_or_everything(depot: Path, tmp_path: Path) -> None:
     a = scratchspaces.get_scratch("k", "a")
     b = scratchspaces.get_scratch("k", "b")
     g = scratchspaces.get_scratch("k", GLOBAL)
-    assert run_cli("clear", "a", cwd=tmp_path).returncode == 0
+    assert run_cli("clear", "a", "--yes", cwd=tmp_path).returncode == 0
     assert not a.exists()
     assert b.exists()
-    assert run_cli("clear", "--global", cwd=tmp_path).returncode == 0
+    assert run_cli("clear", "--global", "--yes", cwd=tmp_path).returncode == 0
     assert not g.exists()
 
     # Everything needs a confirmation; with no terminal to ask on, it needs --yes.
@@ -185,8 +184,8 @@ def test_gc_command_dry_run_json_and_summary(depot: Path, tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["dry_run"] is True
-    assert data["deleted"] == {str(stray): 2048}
-    assert data["kept"] == [str(used)]
+    assert [(d["path"], d["bytes"]) for d in data["deleted"]] == [(str(stray), 2048)]
+    assert [k["path"] for k in data["kept"]] == [str(used)]
     assert data["freed_bytes"] == 2048
     assert stray.exists()
 
@@ -194,7 +193,8 @@ def test_gc_command_dry_run_json_and_summary(depot: Path, tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Deleted 0 scratch spaces (0 B); 1 orphaned, kept until 20")
     listing = json.loads(run_cli("list", "stray", "--json", cwd=tmp_path).stdout)
-    assert listing[0]["status"].startswith("orphaned since 20")
+    assert listing[0]["status"] == "orphaned"
+    assert listing[0]["orphaned_since"].startswith("20")
 
     result = run_cli("gc", "--collect-delay", "0s", cwd=tmp_path)
     assert result.stdout.splitlines() == [
@@ -268,10 +268,10 @@ def test_du(depot: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (scratchspaces.get_scratch("b", "pkg") / "f").write_bytes(b"x" * 1024)
     (scratchspaces.get_scratch("c", GLOBAL) / "f").write_bytes(b"x" * 512)
     data = json.loads(cli_output(capsys, "du", "--json"))
-    assert data["namespaces"] == {
-        "_global": {"spaces": 1, "bytes": 512},
-        "pkg": {"spaces": 2, "bytes": 2048},
-    }
+    assert data["namespaces"] == [
+        {"namespace": "_global", "count": 1, "bytes": 512},
+        {"namespace": "pkg", "count": 2, "bytes": 2048},
+    ]
     assert data["total_bytes"] == 2560
     lines = cli_output(capsys, "du").splitlines()
     assert lines[-1].split() == ["total", "3", "2.5", "KiB"]
@@ -291,7 +291,7 @@ def test_cli_list_verify_archive_publish_install(
     listing = run_cli("artifacts", "list", "--json")
     assert listing.returncode == 0, listing.stderr
     rows = {row["hash"]: row for row in json.loads(listing.stdout)}
-    assert rows[h]["bound_by"] == [f"{toml}: data"]
+    assert rows[h]["bound_by"] == [{"file": str(toml), "name": "data"}]
     assert rows[loose]["bound_by"] == []
     assert rows[h]["bytes"] > 0
     assert "(unbound)" in run_cli("artifacts", "list").stdout
@@ -361,13 +361,14 @@ def test_cli_lists_recycles_and_counts_the_cache(
     assert rows[run]["kind"] == "executable"
     assert rows[d]["bytes"] == len(files["data.csv"]) + len(files["run.sh"])
     assert rows[loose]["bytes"] == len(b"loose\n")
-    assert rows[d]["bound_as"] == [{"file": str(toml), "name": "d"}]
-    assert rows[csv]["bound_as"] == [{"file": str(toml), "name": "d", "through": d}]
-    assert rows[loose]["bound_as"] == []
+    assert rows[d]["bound_by"] == [{"file": str(toml), "name": "d"}]
+    assert rows[csv]["bound_by"] == [{"file": str(toml), "name": "d", "through": d}]
+    assert rows[loose]["bound_by"] == []
     assert "(unbound)" in cli_output(capsys, "cache", "list")
 
     out = json.loads(cli_output(capsys, "cache", "recycle", "--collect-delay", "0", "--json"))
-    assert out["deleted"] == {str(cache.my_artifact_path(loose)): len(b"loose\n")}
+    deleted = [(d["path"], d["bytes"]) for d in out["deleted"]]
+    assert deleted == [(str(cache.my_artifact_path(loose)), len(b"loose\n"))]
     assert not cache.my_artifact_exists(loose)
 
     du = json.loads(cli_output(capsys, "du", "--json"))
@@ -399,8 +400,8 @@ def test_install_repairs_a_corrupt_copy_and_remove_removes(tmp_path: Path, depot
     removed = run_cli("artifacts", "remove", h, "--json")
     assert removed.returncode == 0, removed.stderr
     report = json.loads(removed.stdout)
-    assert report["removed"] is True
-    assert report["bytes"] > 0
+    assert [d["hash"] for d in report["deleted"]] == [h]
+    assert report["freed_bytes"] > 0
     assert not (depot / "artifacts" / h).exists()
     again = run_cli("artifacts", "remove", h)
     assert again.returncode == 0

@@ -246,8 +246,8 @@ def test_info_json(depot: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     du = json.loads(run_cli("du", "--json").stdout)
     sizes = info["sizes"]
     assert sizes["spaces"] == {
-        "count": sum(n["spaces"] for n in du["namespaces"].values()),
-        "bytes": sum(n["bytes"] for n in du["namespaces"].values()),
+        "count": sum(n["count"] for n in du["namespaces"]),
+        "bytes": sum(n["bytes"] for n in du["namespaces"]),
     }
     assert sizes["spaces"]["bytes"] >= 1000
     assert (sizes["artifacts"], sizes["cache"]) == (du["artifacts"], du["cache"])
@@ -275,10 +275,10 @@ def test_info_shows_the_last_readable_run(depot: Path) -> None:
     assert _info()["auto_gc"]["last"] == {
         "started": "2024-05-01T10:00:00+00:00",
         "freed_bytes": 1536,
-        "deleted": 3,
-        "orphaned": 1,
+        "deleted_count": 3,
+        "orphaned_count": 1,
         "error": None,
-        "warnings": 2,
+        "warning_count": 2,
     }
 
 

@@ -209,7 +209,7 @@ def test_read_only_depot_command_line_delete_and_clear_fail_truthfully(
     """``delete`` and ``clear --yes`` exit 1 with one error line, and claim no deletion."""
     world = World(small, tmp_path)
     small.remount(read_only=True)
-    for args in (("delete", "old", "--pkg", "pkg"), ("clear", "pkg"), ("clear", "--yes")):
+    for args in (("delete", "old", "--pkg", "pkg"), ("clear", "pkg", "--yes"), ("clear", "--yes")):
         done = run_cli(*args)
         assert done.returncode == 1, (args, done.stdout, done.stderr)
         assert "Deleted" not in done.stdout, (args, done.stdout)

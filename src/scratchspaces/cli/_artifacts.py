@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import _depot, _fs, _names, _toml
 from .._depot import ARTIFACTS_DIR
@@ -15,17 +15,21 @@ if TYPE_CHECKING:
     import argparse
 
 
-def bindings_by_hash() -> dict[str, list[str]]:
-    """Return hash -> ``"<Artifacts.toml>: <name>"`` for every recorded, readable file."""
+def bindings_by_hash() -> dict[str, list[dict[str, str]]]:
+    """Return hash -> ``{"file": <Artifacts.toml>, "name": <name>}`` for every recorded file.
+
+    A file that is gone or cannot be read binds nothing shown.
+    """
     from ..artifacts import _bindings, _usage  # noqa: PLC0415 - the artifacts' code only here
 
-    found: dict[str, list[str]] = {}
+    found: dict[str, list[dict[str, str]]] = {}
     for toml in sorted(_usage.recorded(_depot.user_depot_string()).usage):
         try:
             data = _toml.load_bindings(toml)
             for name in data:
                 for entry in _bindings.entries(data, name, toml):
-                    found.setdefault(entry["git-tree-sha1"].lower(), []).append(f"{toml}: {name}")
+                    binding = {"file": toml, "name": name}
+                    found.setdefault(entry["git-tree-sha1"].lower(), []).append(binding)
         except (ValueError, OSError):
             continue  # gone or broken: it binds nothing we can show
     return found
@@ -59,7 +63,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json([{"hash": h, "path": p, "bytes": n, "bound_by": b} for h, p, n, b in rows])
         return 0
-    table = [[h, format_bytes(n), ", ".join(b) if b else "(unbound)"] for h, _p, n, b in rows]
+    table = [
+        [h, format_bytes(n), ", ".join(f"{b['file']}: {b['name']}" for b in bound) or "(unbound)"]
+        for h, _p, n, bound in rows
+    ]
     print_table(["HASH", "SIZE", "BOUND BY"], table, right={1})
     return 0
 
@@ -70,16 +77,33 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     targets = [(args.hash.lower(), _install.locate(args.hash))] if args.hash else installed()
     bad = 0
+    checked: list[dict[str, Any]] = []
     for hash_, path in targets:
+        error = None
         try:
-            actual = _treehash.tree_hash(path)
+            actual: str | None = _treehash.tree_hash(path)
         except (ValueError, OSError) as exc:  # a FIFO, an unreadable file
-            actual = f"nothing: {exc}"
-        if actual == hash_:
+            actual, error = None, str(exc)
+        ok = actual == hash_
+        bad += not ok
+        checked.append(
+            {
+                "hash": hash_,
+                "path": path,
+                "status": "ok" if ok else "corrupt",
+                "content_hash": actual,
+                "error": error,
+            }
+        )
+        if args.json:
+            continue
+        if ok:
             print(f"ok       {hash_}")
         else:
-            bad += 1
-            print(f"CORRUPT  {hash_}  (content hashes to {actual}): {path}")
+            found = actual if error is None else f"nothing: {error}"
+            print(f"CORRUPT  {hash_}  (content hashes to {found}): {path}")
+    if args.json:
+        print_json({"checked": checked, "corrupt": bad})
     if bad:
         print(f"scratchspaces: error: {bad} of {len(targets)} corrupt", file=sys.stderr)
         return 1
@@ -96,7 +120,18 @@ def cmd_archive(args: argparse.Namespace) -> int:
             raise ScratchspacesError(f"{out} exists; --force overwrites it")
         if not os.path.isdir(folder):
             raise ScratchspacesError(f"no folder {folder}; --force creates it")
-    print(archive_artifact(args.hash, out))
+    sha256 = archive_artifact(args.hash, out)
+    if args.json:
+        print_json(
+            {
+                "hash": args.hash.lower(),
+                "path": out,
+                "bytes": os.path.getsize(out),
+                "sha256": sha256,
+            }
+        )
+    else:
+        print(sha256)
     return 0
 
 
@@ -112,6 +147,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
     hash_ = artifact_hash(args.name, args.toml)
     path = _store.find(hash_) if hash_ is not None else None
+    repaired = False
     if hash_ is not None and path is not None and not verify_artifact(hash_):
         if os.path.dirname(path) != _store.user_root():
             raise ScratchspacesError(
@@ -119,8 +155,23 @@ def cmd_install(args: argparse.Namespace) -> int:
                 "writes (a later entry of SCRATCHSPACES_DEPOT_PATH): not installed"
             )
         remove_artifact(hash_)
+        repaired = True
         print(f"scratchspaces: {hash_} was corrupt: installing it again", file=sys.stderr)
-    print(ensure_artifact_installed(args.name, args.toml))
+    installed_at = ensure_artifact_installed(args.name, args.toml)
+    if args.json:
+        print_json(
+            {
+                "name": args.name,
+                "file": os.path.abspath(args.toml),
+                "hash": installed_at.name,
+                "path": str(installed_at),
+                "bytes": _fs.tree_size(installed_at),
+                "installed": path is None or repaired,
+                "repaired": repaired,
+            }
+        )
+    else:
+        print(installed_at)
     return 0
 
 
@@ -130,11 +181,32 @@ def cmd_remove(args: argparse.Namespace) -> int:
     hash_ = _names.check_hash(args.hash)  # before it names a path
     path = os.path.join(_store.user_root(), hash_)
     size = _fs.tree_size(path) if os.path.isdir(path) else None
+    failed: list[dict[str, str]] = []
     if size is not None and not args.dry_run:
-        remove_artifact(hash_)
+        try:
+            remove_artifact(hash_)
+        except (ScratchspacesError, OSError) as exc:
+            if not args.json:
+                raise
+            failed.append({"path": path, "error": str(exc)})
     if args.json:
-        print_json({"hash": hash_, "removed": size is not None, "bytes": size or 0})
-    elif size is None:
+        deleted = (
+            []
+            if size is None or failed
+            else [{"path": path, "bytes": size, "kind": "artifact", "hash": hash_}]
+        )
+        print_json(
+            {
+                "dry_run": args.dry_run,
+                "deleted": deleted,
+                "failed": failed,
+                "freed_bytes": sum(d["bytes"] for d in deleted),
+            }
+        )
+        if failed:
+            print(f"scratchspaces: error: {failed[0]['error']}", file=sys.stderr)
+        return 1 if failed else 0
+    if size is None:
         print(f"nothing to remove: {hash_} is not in {_store.user_root()}")
     else:
         verb = "would remove" if args.dry_run else "removed"
@@ -147,7 +219,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
     url, sha256 = publish_artifact(args.hash, args.url)
     if args.json:
-        print_json({"url": url, "sha256": sha256})
+        print_json({"hash": args.hash.lower(), "url": url, "sha256": sha256})
     else:
         print(f"{url} {sha256}")
     return 0
@@ -163,6 +235,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     verify = sub.add_parser("verify", help="re-hash installed artifacts (exit 1 if corrupt)")
     verify.add_argument("hash", nargs="?", metavar="HASH", help="only this one")
+    json_option(verify)
     verify.set_defaults(func=cmd_verify)
 
     archive = sub.add_parser("archive", help="write a deterministic tarball; print its sha256")
@@ -171,6 +244,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     archive.add_argument(
         "--force", action="store_true", help="overwrite OUT, create its folder if missing"
     )
+    json_option(archive)
     archive.set_defaults(func=cmd_archive)
 
     install = sub.add_parser(
@@ -179,6 +253,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     install.add_argument("name", metavar="NAME")
     install.add_argument("--toml", required=True, metavar="FILE", help="the Artifacts.toml")
+    json_option(install)
     install.set_defaults(func=cmd_install)
 
     remove = sub.add_parser(

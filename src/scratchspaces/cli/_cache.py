@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _collect, _depot
 from ..cache import _store
+from . import _reports
 from ._output import (
     command_group,
     delay_option,
@@ -15,7 +16,6 @@ from ._output import (
     json_option,
     plural,
     print_json,
-    print_report_json,
     print_table,
 )
 
@@ -54,7 +54,11 @@ def _who(toml: str, binding_spaces: str) -> str:
 
 
 def describe() -> list[dict[str, Any]]:
-    """Return one description per entry: id, kind, path, bytes, bindings, orphaned since."""
+    """Return one description per entry: id, kind, path, bytes, bindings, orphaned since.
+
+    Bindings are ``bound_by``: ``{"file", "name"}``, and ``"through"`` the directory
+    entry a file entry is bound through.
+    """
     from ..cache import _recycle  # noqa: PLC0415 - the readers only here
 
     root = store()
@@ -81,7 +85,7 @@ def describe() -> list[dict[str, Any]]:
                 "kind": _store.kind_of(path),
                 "path": path,
                 "bytes": _store.entry_size(path),
-                "bound_as": bound + via.get(id_, []),
+                "bound_by": bound + via.get(id_, []),
                 "orphaned_since": since.isoformat() if since else None,
             }
         )
@@ -102,7 +106,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         names = [
             f"{b['name']} ({_who(b['file'], spaces)}"
             + (f", in {b['through'][:12]}…)" if "through" in b else ")")
-            for b in entry["bound_as"]
+            for b in entry["bound_by"]
         ]
         if not names:
             since = entry["orphaned_since"]
@@ -115,15 +119,19 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_recycle(args: argparse.Namespace) -> int:
     from ..cache import _recycle  # noqa: PLC0415 - the recycling only here
 
-    report = _recycle.recycle(store(), collect_delay=args.collect_delay)
+    root = store()
+    report = _recycle.recycle(root, collect_delay=args.collect_delay, dry_run=args.dry_run)
     if args.json:
-        print_report_json(report)
+        trash = [os.path.join(root, _depot.TRASH_DIR)]
+        places = _reports.Places(_depot.depot_strings())
+        failed = _reports.failures_left(trash, dry_run=args.dry_run)
+        print_json(_reports.report_json(report, places, dry_run=args.dry_run, failed=failed))
         return 0
-
+    verb = "would delete" if args.dry_run else "deleted"
     for path, size in sorted(report.deleted.items()):
-        print(f"deleted {path} ({format_bytes(size)})")
+        print(f"{verb} {path} ({format_bytes(size)})")
     summary = (
-        f"Deleted {plural(len(report.deleted), 'entry', 'entries')} "
+        f"{verb.capitalize()} {plural(len(report.deleted), 'entry', 'entries')} "
         f"({format_bytes(report.freed_bytes)})"
     )
     if report.orphaned:
@@ -142,5 +150,6 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     recycle = sub.add_parser("recycle", help="delete the entries nothing has bound for a while")
     delay_option(recycle, "how long an unbound entry is kept")
+    recycle.add_argument("--dry-run", action="store_true", help="report, change nothing")
     json_option(recycle)
     recycle.set_defaults(func=cmd_recycle)

@@ -6,21 +6,19 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import sys
 import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import _autogc, _background, _depot, _policy
 from .._version import __version__
 from ..errors import ScratchspacesError
-from ._depot import measure
+from ._depot import tally
 from ._output import UsageError, format_bytes, json_option, print_json, print_table
-
-if TYPE_CHECKING:
-    import argparse
 
 # A marker dated further ahead than this was dated by a policy that turns automatic gc off.
 _OFF_AFTER = _autogc.OFF_FOR // 2
@@ -44,6 +42,19 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_setting(depot: str, key: str) -> None:
+    """Print ``{"key", "value", "source"}`` of ``key`` as the depot's policy now holds it."""
+    setting = next(s for s in _policy.settings(depot, environment=False) if s.key == key)
+    print_json({"key": setting.key, "value": setting.value, "source": setting.source})
+
+
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--json`` to a subcommand of ``config``: before the subcommand or after it."""
+    parser.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
+
+
 def _note_environment(key: str, value: str) -> None:
     """Tell that ``SCRATCHSPACES_GC_AUTO`` keeps automatic gc off where the policy turns it on."""
     if key == "gc.auto" and value == "on" and not _autogc.enabled():
@@ -60,19 +71,27 @@ def _cmd_set(args: argparse.Namespace) -> int:
         raise UsageError(exc.args[0]) from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    _policy.update(_depot.user_depot_string(), args.key, value)
-    print(f"{args.key} = {value}")
+    depot = _depot.user_depot_string()
+    _policy.update(depot, args.key, value)
+    if args.json:
+        _print_setting(depot, args.key)
+    else:
+        print(f"{args.key} = {value}")
     _note_environment(args.key, value)
     return 0
 
 
 def _cmd_unset(args: argparse.Namespace) -> int:
+    depot = _depot.user_depot_string()
     try:
-        _policy.update(_depot.user_depot_string(), args.key, None)
+        _policy.update(depot, args.key, None)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
     value = _policy.DEFAULTS[args.key]
-    print(f"{args.key} = {value} (default)")
+    if args.json:
+        _print_setting(depot, args.key)
+    else:
+        print(f"{args.key} = {value} (default)")
     _note_environment(args.key, value)
     return 0
 
@@ -97,10 +116,10 @@ def _last_run(depot: str) -> dict[str, Any] | None:
     return {
         "started": entry["started"],
         "freed_bytes": _count(entry, "freed_bytes"),
-        "deleted": _count(entry, "deleted"),
-        "orphaned": _count(entry, "orphaned"),
+        "deleted_count": _count(entry, "deleted"),
+        "orphaned_count": _count(entry, "orphaned"),
         "error": error if isinstance(error, str) else None,
-        "warnings": len(warnings) if isinstance(warnings, list) else 0,
+        "warning_count": len(warnings) if isinstance(warnings, list) else 0,
     }
 
 
@@ -138,14 +157,19 @@ def _next_due(due: float | None) -> str:
 
 
 def _sizes(depot: str) -> dict[str, Any]:
-    """Return what ``du`` counts: spaces, artifacts, cache entries and the total."""
-    infos, artifacts, entries, cached = measure(depot)
-    spaces = sum(i.size for i in infos)
+    """Return what ``du`` counts: spaces, artifacts, cache entries, the trash and the total.
+
+    Counted as ``du`` counts, without reading the log; a depot that is a file says so.
+    """
+    _depot.check_depot(depot)
+    found = tally(depot)
+    spaces, trash = found.spaces, found.trash
     return {
-        "spaces": {"count": len(infos), "bytes": spaces},
-        "artifacts": {"count": len(artifacts), "bytes": sum(artifacts)},
-        "cache": {"count": entries, "bytes": cached},
-        "total_bytes": spaces + sum(artifacts) + cached,
+        "spaces": {"count": spaces[0], "bytes": spaces[1]},
+        "artifacts": {"count": len(found.artifacts), "bytes": sum(found.artifacts)},
+        "cache": {"count": found.entries, "bytes": found.cached},
+        "trash": {"count": trash[0], "bytes": trash[1]},
+        "total_bytes": found.total,
     }
 
 
@@ -225,9 +249,9 @@ def _show(data: dict[str, Any]) -> None:
     sizes = data["sizes"]
     rows = [
         [name, str(sizes[name]["count"]), format_bytes(sizes[name]["bytes"])]
-        for name in ("spaces", "artifacts", "cache")
+        for name in ("spaces", "artifacts", "cache", "trash")
     ]
-    total = sum(sizes[name]["count"] for name in ("spaces", "artifacts", "cache"))
+    total = sum(sizes[name]["count"] for name in ("spaces", "artifacts", "cache", "trash"))
     rows.append(["total", str(total), format_bytes(sizes["total_bytes"])])
     print_table(["USER DEPOT", "ENTRIES", "SIZE"], rows, right={1, 2})
 
@@ -239,13 +263,14 @@ def _describe_run(run: dict[str, Any] | None) -> str:
     if run["error"] is not None:
         parts.append(f"error: {run['error']}")
     else:
-        if run["deleted"] is not None:
-            parts.append(f"deleted {run['deleted']}")
+        if run["deleted_count"] is not None:
+            parts.append(f"deleted {run['deleted_count']}")
         if run["freed_bytes"] is not None:
             parts.append(f"freed {format_bytes(run['freed_bytes'])}")
-        if run["orphaned"] is not None:
-            parts.append(f"{run['orphaned']} orphaned")
-    parts.append(f"{run['warnings']} warning{'' if run['warnings'] == 1 else 's'}")
+        if run["orphaned_count"] is not None:
+            parts.append(f"{run['orphaned_count']} orphaned")
+    warned = run["warning_count"]
+    parts.append(f"{warned} warning{'' if warned == 1 else 's'}")
     return f"{run['started']} ({', '.join(parts)})"
 
 
@@ -270,9 +295,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     setter = actions.add_parser("set", help="set a key of the policy")
     setter.add_argument("key", metavar="KEY", help=keys)
     setter.add_argument("value", metavar="VALUE", help="on/off, a duration (7d), a size (2G)")
+    _json_flag(setter)
     setter.set_defaults(func=_cmd_set)
     unsetter = actions.add_parser("unset", help="set a key of the policy back to its default")
     unsetter.add_argument("key", metavar="KEY", help=keys)
+    _json_flag(unsetter)
     unsetter.set_defaults(func=_cmd_unset)
 
     info = commands.add_parser(

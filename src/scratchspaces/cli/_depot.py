@@ -1,4 +1,4 @@
-"""``scratchspaces gc | du``: collect the depot, and what it holds."""
+"""``scratchspaces gc | du``: collect the depot, and what it holds (its trash too)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from .. import _collect, _depot, _fs, _inventory, _names, _policy
-from . import _artifacts, _cache
+from . import _artifacts, _cache, _reports
 from ._output import (
     delay_option,
     format_bytes,
@@ -17,13 +17,14 @@ from ._output import (
     parse_size,
     plural,
     print_json,
-    print_report_json,
     print_table,
 )
 
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
+
+    from .._collect import GCReport
 
 
 def _artifact_stores() -> set[Path]:
@@ -60,46 +61,63 @@ def _cmd_gc(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         all_depots=args.all_depots,
     )
+    depots = _depot.depot_strings() if args.all_depots else [_depot.user_depot_string()]
+    places = _reports.Places(_depot.depot_strings())
+    # Whether a space is in use is read from the log, which a real run has rewritten.
+    in_use = _reports.spaces_in_use(places, report.deleted) if args.dry_run else None
     if args.json:
-        print_report_json(report, dry_run=args.dry_run)
+        trash = [t for d in depots for t in _reports.trash_folders(d)]
+        data = _reports.report_json(
+            report,
+            places,
+            dry_run=args.dry_run,
+            failed=_reports.failures_left(trash, dry_run=args.dry_run),
+            in_use=in_use,
+            counts={"in_use": None if in_use is None else sum(in_use.values())},
+        )
+        print_json(data)
         return 0
-    verb = "Would delete" if args.dry_run else "Deleted"
     for path, size in sorted(report.deleted.items()):
-        print(f"{'would delete' if args.dry_run else 'deleted'} {path} ({format_bytes(size)})")
-    stores = _artifact_stores()
-    user = _depot.user_depot_string()
-    artifacts = sum(1 for p in report.deleted if p.parent in stores)
-    entries = sum(1 for p in report.deleted if _cache.is_entry(p, user))
-    spaces = len(report.deleted) - artifacts - entries
-    summary = f"{verb} {plural(spaces, 'scratch space')}"
-    if artifacts:
-        summary += f", {plural(artifacts, 'artifact')}"
-    if entries:
-        summary += f", {plural(entries, 'cache entry', 'cache entries')}"
-    summary += f" ({format_bytes(report.freed_bytes)})"
+        note = ", in use" if in_use and in_use.get(str(path)) else ""
+        verb = "would delete" if args.dry_run else "deleted"
+        print(f"{verb} {path} ({format_bytes(size)}{note})")
+    print(_gc_summary(args, report, places, in_use))
+    return 0
+
+
+def _gc_summary(
+    args: argparse.Namespace,
+    report: GCReport,
+    places: _reports.Places,
+    in_use: dict[str, bool] | None,
+) -> str:
+    """Return ``Would delete 5 scratch spaces (2.0 MiB); 3 of them in use; ...``."""
+    kinds = places.kinds(report.deleted)
+    spaces = kinds.get("space", 0) + kinds.get("other", 0)
+    parts = [plural(spaces, "scratch space")]
+    if kinds.get("artifact"):
+        parts.append(plural(kinds["artifact"], "artifact"))
+    if kinds.get("cache"):
+        parts.append(plural(kinds["cache"], "cache entry", "cache entries"))
+    if kinds.get("trash"):
+        parts.append(f"{plural(kinds['trash'], 'leftover')} in the trash")
+    verb = "Would delete" if args.dry_run else "Deleted"
+    summary = f"{verb} {', '.join(parts)} ({format_bytes(report.freed_bytes)})"
+    if in_use is not None and spaces:
+        count = sum(in_use.values())
+        them = "them" if len(parts) == 1 else "the spaces"
+        summary += f"; {count or 'none'} of {them} in use"
     if report.orphaned:
         delay = args.collect_delay
         if delay is None:
             delay = _policy.policy(_depot.user_depot_string()).collect_delay
         until = _kept_until(report.orphaned, delay)
         summary += f"; {len(report.orphaned)} orphaned, kept until {until}"
-    print(summary)
-    return 0
-
-
-def measure(depot: str) -> tuple[list[_inventory.SpaceInfo], list[int], int, int]:
-    """Return what ``depot`` holds: spaces, artifacts' bytes, cache entries and their bytes.
-
-    ``du`` and ``info`` count alike (see :func:`tally`).
-    """
-    infos = _inventory.inventory(depot)
-    artifacts = [_fs.tree_size(p) for _h, p in _artifacts.installed_in(depot)]
-    entries, cached = cache_usage(depot)
-    return infos, artifacts, entries, cached
+    return summary
 
 
 class Tally(NamedTuple):
-    """What ``du`` shows of a depot: no more than sizes, so the log is not read."""
+    """What ``du`` and ``info`` show of a depot: no more than sizes, so the log is not read."""
 
     namespaces: dict[str, tuple[int, int]]
     """Namespace -> how many spaces it holds and their bytes."""
@@ -109,25 +127,42 @@ class Tally(NamedTuple):
     """How many entries the content cache holds."""
     cached: int
     """The bytes of those entries, each file counted once."""
+    trash: tuple[int, int] = (0, 0)
+    """How many things sit in the depot's trash folders (a collection could not remove
+    them yet), and their bytes."""
+
+    @property
+    def spaces(self) -> tuple[int, int]:
+        """How many spaces, and their bytes."""
+        counts = self.namespaces.values()
+        return sum(c for c, _b in counts), sum(b for _c, b in counts)
+
+    @property
+    def total_count(self) -> int:
+        """Every space, artifact, cache entry and thing in the trash."""
+        return self.spaces[0] + len(self.artifacts) + self.entries + self.trash[0]
 
     @property
     def total(self) -> int:
         """Every byte counted."""
-        spaces = sum(b for _c, b in self.namespaces.values())
-        return spaces + sum(self.artifacts) + self.cached
+        return self.spaces[1] + sum(self.artifacts) + self.cached + self.trash[1]
 
 
 def tally(depot: str) -> Tally:
-    """Return what ``depot`` holds, counted as :func:`measure` counts it.
+    """Return what ``depot`` holds: spaces by namespace, artifacts, cache entries, trash.
 
-    One walk of the depot's folders, memory that does not grow with its spaces.
+    One walk of the depot's folders, memory that does not grow with its spaces; each
+    space counted alone (a file linked into two counts in both), links not followed.
     """
     namespaces: dict[str, tuple[int, int]] = {}
     for path, namespace, _key in _inventory.iter_spaces(depot, ordered=False):
         count, size = namespaces.get(namespace, (0, 0))
         namespaces[namespace] = (count + 1, size + _fs.dir_size(path))
     artifacts = [_fs.tree_size(p) for _h, p in _artifacts.installed_in(depot)]
-    return Tally(dict(sorted(namespaces.items())), artifacts, *cache_usage(depot))
+    entries, cached = cache_usage(depot)
+    return Tally(
+        dict(sorted(namespaces.items())), artifacts, entries, cached, _reports.trash_usage(depot)
+    )
 
 
 def cache_usage(depot: str) -> tuple[int, int]:
@@ -153,11 +188,13 @@ def _cmd_du(args: argparse.Namespace) -> int:
         print_json(
             {
                 "depot": depot,
-                "namespaces": {
-                    n: {"spaces": c, "bytes": b} for n, (c, b) in found.namespaces.items()
-                },
+                "namespaces": [
+                    {"namespace": n, "count": c, "bytes": b}
+                    for n, (c, b) in found.namespaces.items()
+                ],
                 "artifacts": {"count": len(found.artifacts), "bytes": sum(found.artifacts)},
                 "cache": {"count": found.entries, "bytes": found.cached},
+                "trash": {"count": found.trash[0], "bytes": found.trash[1]},
                 "total_bytes": found.total,
             }
         )
@@ -165,9 +202,8 @@ def _cmd_du(args: argparse.Namespace) -> int:
     rows = [[n, str(c), format_bytes(b)] for n, (c, b) in found.namespaces.items()]
     rows.append(["(artifacts)", str(len(found.artifacts)), format_bytes(sum(found.artifacts))])
     rows.append(["(cache)", str(found.entries), format_bytes(found.cached)])
-    spaces = sum(c for c, _b in found.namespaces.values())
-    entries = spaces + len(found.artifacts) + found.entries
-    rows.append(["total", str(entries), format_bytes(found.total)])
+    rows.append(["(trash)", str(found.trash[0]), format_bytes(found.trash[1])])
+    rows.append(["total", str(found.total_count), format_bytes(found.total)])
     print_table(["NAMESPACE", "ENTRIES", "SIZE"], rows, right={1, 2})
     return 0
 

@@ -11,7 +11,7 @@ import argparse
 import itertools
 import json
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from json.encoder import encode_basestring_ascii as _json_string
 from typing import TYPE_CHECKING
 
@@ -20,7 +20,6 @@ from .. import _units
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
-    from .._collect import GCReport
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 SIZE_WIDTH = len("1023.9 KiB")
@@ -66,6 +65,7 @@ def print_table(
     if sys.stdout.isatty():
         try:
             from rich.console import Console  # noqa: PLC0415 - optional, and only on a terminal
+            from rich.measure import Measurement  # noqa: PLC0415 - optional, and only on a terminal
             from rich.table import Table  # noqa: PLC0415 - optional, and only on a terminal
         except ImportError:
             pass
@@ -75,7 +75,11 @@ def print_table(
                 table.add_column(header, justify="right" if i in right else "left")
             for row in rows:
                 table.add_row(*row)
-            Console().print(table)
+            # Never cut a cell short to fit a narrow terminal (a key, a path): a line
+            # longer than the terminal wraps there, whole.
+            console = Console()
+            wide = Measurement.get(console, console.options.update_width(2**31), table)
+            Console(width=max(console.width, wide.maximum)).print(table)
             return
     if widths is None:
         rows = list(rows)
@@ -162,17 +166,42 @@ def _indented(value: object, indent: str) -> str:  # noqa: PLR0911 - one exit pe
     return json.dumps(value)
 
 
-def print_report_json(report: GCReport, **extra: object) -> None:
-    """Print a GCReport for scripts."""
-    print_json(
-        {
-            **extra,
-            "deleted": {str(p): n for p, n in report.deleted.items()},
-            "orphaned": [str(p) for p in report.orphaned],
-            "kept": [str(p) for p in report.kept],
-            "freed_bytes": report.freed_bytes,
-        }
-    )
+# (from how long, in which unit, its length): whole units, rounded down.
+_AGO_UNITS = (
+    (timedelta(days=365), "year", timedelta(days=365)),
+    (timedelta(days=60), "month", timedelta(days=30)),  # under 60 days, weeks say it better
+    (timedelta(days=14), "week", timedelta(weeks=1)),
+    (timedelta(days=1), "day", timedelta(days=1)),
+    (timedelta(hours=1), "hour", timedelta(hours=1)),
+    (timedelta(minutes=1), "minute", timedelta(minutes=1)),
+)
+RELATIVE_WIDTH = len("never recorded")
+"""As wide as :func:`relative_time` writes up to 9999 years: a column of times to come."""
+
+
+def relative_time(when: datetime | None, now: datetime | None = None) -> str:
+    """Return ``when`` as people say it: ``just now``, ``3 days ago``, ``in 2 hours``.
+
+    ``None`` is ``never recorded``. ``now`` defaults to the current time; both are aware
+    datetimes. Whole units, rounded down: days up to 14 days, weeks up to 60 days, months
+    (of 30 days) up to a year, then years. Under a minute either way is ``just now``.
+
+    >>> from datetime import timezone
+    >>> relative_time(datetime(2026, 1, 1, tzinfo=timezone.utc),
+    ...               datetime(2026, 1, 4, 5, tzinfo=timezone.utc))
+    '3 days ago'
+    """
+    if when is None:
+        return "never recorded"
+    if now is None:
+        now = datetime.now(timezone.utc)
+    ahead = when > now  # a clock set differently where it was recorded
+    delta = when - now if ahead else now - when
+    for threshold, unit, length in _AGO_UNITS:
+        if delta >= threshold:
+            amount = plural(delta // length, unit)
+            return f"in {amount}" if ahead else f"{amount} ago"
+    return "just now"
 
 
 def parse_duration(text: str) -> timedelta:

@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NamedTuple
 
-from .. import _depot, _identity, _inventory, _names, _sitedir, _spaces
+from .. import _depot, _fs, _identity, _inventory, _names, _sitedir, _spaces
 from ..errors import DepotError
+from . import _listing
 from ._output import (
-    SIZE_WIDTH,
     UsageError,
     format_bytes,
     json_option,
     plural,
-    print_json_list,
-    print_table,
+    print_json,
+    write_lines,
 )
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Iterator
-    from datetime import datetime
+    from collections.abc import Sequence
 
     from .._identity import PkgSpec
 
@@ -50,118 +49,138 @@ def _cmd_path(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ordinary(infos: list[_inventory.SpaceInfo]) -> list[_inventory.SpaceInfo]:
-    """Leave out the library's own spaces: gc and ``scratchspaces cache`` manage them."""
-    return [i for i in infos if i.namespace != _depot.CACHE_NAMESPACE]
+class Target(NamedTuple):
+    """A space to delete, measured before it goes."""
+
+    namespace: str
+    key: str
+    path: str
+    size: int
+
+
+def _namespace_of(pkg: PkgSpec) -> str:
+    """Return the namespace ``--pkg NAME`` or ``--global`` names, refusing the library's own."""
+    if pkg is _identity.GLOBAL:
+        namespace = _identity.GLOBAL_NAMESPACE
+    else:
+        assert isinstance(pkg, str)  # noqa: S101 - narrowed by _pkg_arg
+        namespace = _identity.canonicalize_name(pkg)
+    # The library's own spaces (the content cache's) are refused here as the deleting
+    # functions refuse them, before anything is measured or asked.
+    return _spaces._ordinary(namespace)
+
+
+def _user_depot() -> str:
+    depot = _depot.user_depot_string()
+    _depot.check_depot(depot)
+    return depot
 
 
 def _cmd_delete(args: argparse.Namespace) -> int:
-    _spaces.delete_scratch(args.key, _pkg_arg(args))
-    return 0
+    _names.check_key(args.key)
+    pkg = _pkg_arg(args)
+    namespace = _namespace_of(pkg)
+    depot = _user_depot()
+    path = os.path.join(depot, _depot.SPACES_DIR, namespace, args.key)
+    name = f"{namespace}/{args.key}"
+    if not os.path.lexists(path):
+        return _report(args, [], [], f"No scratch space {name} in {depot}; nothing to delete.")
+    target = Target(namespace, args.key, path, _fs.tree_size(path))
+    if args.dry_run:
+        return _report(args, [target], [], f"Would delete scratch space {name} ({_size(target)}).")
+    try:
+        _spaces.delete_scratch(args.key, pkg)
+    except DepotError as exc:
+        _report(args, [], [(path, exc)], None)
+        raise
+    return _report(args, [target], [], f"Deleted scratch space {name} ({_size(target)}).")
+
+
+def _size(target: Target) -> str:
+    return format_bytes(target.size)
 
 
 def _cmd_clear(args: argparse.Namespace) -> int:
     pkg = _pkg_arg(args)
-    if pkg is not None:
-        _spaces.clear_scratchspaces(pkg)
-        return 0
-    depot = _depot.user_depot_string()
-    infos = _ordinary(_inventory.inventory(depot))
-    if not infos:
-        print(f"No scratch spaces in {depot}.")
-        return 0
-    total = sum(i.size for i in infos)
-    what = f"{plural(len(infos), 'scratch space')} ({format_bytes(total)}) in {depot}"
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise UsageError(f"refusing to delete {what} without --yes (stdin is not a terminal)")
-        answer = input(f"Delete {what}? [y/N] ")
-        if answer.strip().lower() not in {"y", "yes"}:
-            print("Nothing deleted.")
-            return 1
-    try:
-        _spaces.clear_scratchspaces()
-    except DepotError:
-        # Say only what is really gone: the error line tells what is still there.
-        left = {i.path for i in _ordinary(_inventory.inventory(depot))}
-        gone = [i for i in infos if i.path not in left]
-        if gone:
-            freed = format_bytes(sum(i.size for i in gone))
-            print(f"Deleted {plural(len(gone), 'scratch space')} ({freed}) of {len(infos)}.")
-        raise
-    print(f"Deleted {what}.")
-    return 0
-
-
-def _cmd_list(args: argparse.Namespace) -> int:
-    depot = _depot.user_depot_string()
-    _depot.check_depot(depot)
-    namespace = None
-    if args.pkg is not None:
-        namespace = (
-            _identity.GLOBAL_NAMESPACE
-            if args.pkg in {"_global", "global"}
-            else _identity.canonicalize_name(args.pkg)
-        )
-
-    # Each row is printed as its space is measured: memory does not grow with the rows.
-    # A table's names are as wide as the widest listed (a listing first, names only),
-    # its sizes as wide as a size can be written.
-    def spaces(*, ordered: bool = True) -> Iterator[tuple[str, str, str]]:
-        for found in _inventory.iter_spaces(depot, namespace, ordered=ordered):
-            if found[1] != _depot.CACHE_NAMESPACE:
-                yield found
-
-    if args.json:
-        print_json_list(_as_json(i) for i in _inventory.describe(depot, spaces()))
-        return 0
-    count = namespaces = keys = 0
-    for _path, space_namespace, key in spaces(ordered=False):
-        count += 1
-        namespaces = max(namespaces, len(space_namespace))
-        keys = max(keys, len(key))
-    if not count:
-        print(f"No scratch spaces in {depot}.")
-        return 0
-    print_table(
-        ["NAMESPACE", "KEY", "SIZE", "LAST ACCESS (UTC)", "PARENTS ALIVE", "STATUS"],
-        (_as_row(i) for i in _inventory.describe(depot, spaces())),
-        right={2, 4},
-        widths=[namespaces, keys, SIZE_WIDTH, len("YYYY-MM-DD HH:MM"), 0, 0],
-    )
-    return 0
-
-
-def _as_json(info: _inventory.SpaceInfo) -> dict[str, Any]:
-    return {
-        "namespace": info.namespace,
-        "key": info.key,
-        "path": info.path,
-        "size": info.size,
-        "last_access": info.last_access.isoformat() if info.last_access else None,
-        "parents": [{"path": p, "alive": alive} for p, alive in info.parents],
-        "status": info.status,
-        "orphaned_since": info.orphaned_since.isoformat() if info.orphaned_since else None,
-    }
-
-
-def _as_row(info: _inventory.SpaceInfo) -> list[str]:
-    last = info.last_access
-    return [
-        info.namespace,
-        info.key,
-        format_bytes(info.size),
-        _minutes(last) if last else "never recorded",
-        f"{sum(alive for _, alive in info.parents)}/{len(info.parents)}",
-        info.status,
+    namespace = None if pkg is None else _namespace_of(pkg)
+    depot = _user_depot()
+    targets = [
+        Target(n, k, p, _fs.dir_size(p))
+        for p, n, k in _inventory.iter_spaces(depot, namespace)
+        if n != _depot.CACHE_NAMESPACE  # gc and `scratchspaces cache` manage it
     ]
+    where = f"in {depot}" if namespace is None else f"of {namespace} in {depot}"
+    if not targets:
+        return _report(args, [], [], f"No scratch spaces {where}; nothing to delete.")
+    total = format_bytes(sum(t.size for t in targets))
+    what = f"{plural(len(targets), 'scratch space')} ({total}) {where}"
+    if args.dry_run:
+        if not args.json:
+            write_lines(f"would delete {t.namespace}/{t.key} ({_size(t)})\n" for t in targets)
+        return _report(args, targets, [], f"Would delete {what}.")
+    if not args.yes and not _confirm(what):
+        _report(args, [], [], "Nothing deleted.")
+        return 1
+    try:
+        _spaces.clear_scratchspaces(pkg)
+    except DepotError as exc:
+        # Say only what is really gone: the error line tells what is still there.
+        gone = [t for t in targets if not os.path.lexists(t.path)]
+        left = [(t.path, _cause(exc, t)) for t in targets if os.path.lexists(t.path)]
+        freed = format_bytes(sum(t.size for t in gone))
+        done = f"Deleted {plural(len(gone), 'scratch space')} ({freed}) of {len(targets)}."
+        _report(args, gone, left or [(exc.path, exc)], done if gone else None)
+        raise
+    return _report(args, targets, [], f"Deleted {what}.")
 
 
-def _minutes(when: datetime) -> str:
-    """Return ``when`` as ``YYYY-MM-DD HH:MM``, as ``strftime`` writes it (a third of its cost)."""
-    if when.year < 1000:  # strftime writes such a year without its leading zeros
-        return when.strftime("%Y-%m-%d %H:%M")
-    return when.isoformat(" ", "minutes")[:16]
+def _cause(exc: DepotError, target: Target) -> DepotError:
+    """Return the error that kept ``target``'s namespace: ``exc``, or the first it names."""
+    first = exc.__cause__
+    namespace = os.path.dirname(target.path)
+    if isinstance(first, DepotError) and os.path.normpath(first.path) == namespace:
+        return first
+    return exc
+
+
+def _confirm(what: str) -> bool:
+    """Ask on the terminal whether to delete ``what``; refuse without one (a usage error)."""
+    if not sys.stdin.isatty():
+        raise UsageError(f"refusing to delete {what} without --yes (stdin is not a terminal)")
+    # The question goes to stderr, so that stdout holds only the report (--json).
+    print(f"Delete {what}? [y/N] ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in {"y", "yes"}
+
+
+def _report(
+    args: argparse.Namespace,
+    deleted: list[Target],
+    failed: Sequence[tuple[str, Exception]],
+    message: str | None,
+) -> int:
+    """Print what was (or would be) deleted: ``message``, or the JSON report; return 0."""
+    if args.json:
+        print_json(
+            {
+                "dry_run": args.dry_run,
+                # Each as gc, ``cache recycle`` and ``artifacts remove`` report theirs.
+                "deleted": [
+                    {
+                        "path": t.path,
+                        "bytes": t.size,
+                        "kind": "space",
+                        "namespace": t.namespace,
+                        "key": t.key,
+                    }
+                    for t in deleted
+                ],
+                "failed": [{"path": p, "error": str(e)} for p, e in failed],
+                "freed_bytes": sum(t.size for t in deleted),
+            }
+        )
+    elif message is not None:
+        print(message)
+    return 0
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -175,20 +194,28 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     who.add_argument("--global", dest="global_", action="store_true", help="the global namespace")
     path.set_defaults(func=_cmd_path)
 
-    listing = commands.add_parser("list", help="one row per space")
-    listing.add_argument("pkg", nargs="?", metavar="PKG", help="only this package's spaces")
-    json_option(listing)
-    listing.set_defaults(func=_cmd_list)
+    _listing.add_command(commands)
 
     delete = commands.add_parser("delete", help="delete one space")
     delete.add_argument("key")
     who = delete.add_mutually_exclusive_group(required=True)
-    who.add_argument("--pkg", metavar="NAME")
-    who.add_argument("--global", dest="global_", action="store_true")
+    who.add_argument("--pkg", metavar="NAME", help="the package's namespace")
+    who.add_argument("--global", dest="global_", action="store_true", help="the global namespace")
+    _dry_run_and_json(delete)
     delete.set_defaults(func=_cmd_delete)
 
     clear = commands.add_parser("clear", help="delete a namespace, or every space")
     clear.add_argument("pkg", nargs="?", metavar="PKG", help="only this package's namespace")
     clear.add_argument("--global", dest="global_", action="store_true", help="the global namespace")
-    clear.add_argument("--yes", action="store_true", help="do not ask before deleting every space")
+    clear.add_argument(
+        "--yes", action="store_true", help="do not ask before deleting (needed without a terminal)"
+    )
+    _dry_run_and_json(clear)
     clear.set_defaults(func=_cmd_clear)
+
+
+def _dry_run_and_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dry-run", action="store_true", help="say what would be deleted, delete nothing"
+    )
+    json_option(parser)

@@ -1,0 +1,71 @@
+"""Progress bars: drawn by the console script on a terminal, never when piped, never by the API.
+
+The terminal is a real pseudo-terminal: the command's stderr is its far end, and what
+the command draws there is read back whole.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from _processes import stderr_on_a_terminal
+
+SCRIPT = Path(sys.executable).with_name("scratchspaces")
+
+
+def _spaces(depot: Path, pkg: str, count: int) -> None:
+    for i in range(count):
+        space = depot / "scratchspaces" / pkg / f"space-{i:03d}"
+        space.mkdir(parents=True)
+        (space / "data").write_bytes(b"x" * 100)
+
+
+def _on_a_terminal(command: list[str], tmp_path: Path) -> tuple[int, str, str]:
+    """Run ``command`` with stderr on a pseudo-terminal; return status, stdout, what it drew."""
+    with (tmp_path / "stdout").open("w+b") as out:
+        status, drawn = stderr_on_a_terminal(command, stdout=out)
+        out.seek(0)
+        return status, out.read().decode(), drawn.decode(errors="replace")
+
+
+def test_clear_draws_a_bar_counting_the_spaces_on_a_terminal(depot: Path, tmp_path: Path) -> None:
+    _spaces(depot, "big-pkg", 30)
+    status, _out, drawn = _on_a_terminal([str(SCRIPT), "clear", "big-pkg", "--yes"], tmp_path)
+    assert status == 0, drawn
+    assert "Deleting spaces" in drawn
+    assert "30/30" in drawn  # every space counted
+    assert not (depot / "scratchspaces" / "big-pkg").exists()
+
+
+def test_clear_draws_nothing_when_stderr_is_not_a_terminal(depot: Path) -> None:
+    _spaces(depot, "big-pkg", 30)
+    result = subprocess.run(
+        [str(SCRIPT), "clear", "big-pkg", "--yes"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert not (depot / "scratchspaces" / "big-pkg").exists()
+
+
+def test_the_library_draws_nothing_even_on_a_terminal(depot: Path, tmp_path: Path) -> None:
+    """A package calling the API, or gc in the background, prints no bar."""
+    _spaces(depot, "big-pkg", 30)
+    code = "import scratchspaces; scratchspaces.clear_scratchspaces('big-pkg')"
+    status, out, drawn = _on_a_terminal([sys.executable, "-c", code], tmp_path)
+    assert status == 0, drawn
+    assert (out, drawn) == ("", "")
+    assert not (depot / "scratchspaces" / "big-pkg").exists()
+
+
+def test_a_report_piped_away_stays_clean_while_the_terminal_shows_the_bar(
+    depot: Path, tmp_path: Path
+) -> None:
+    _spaces(depot, "big-pkg", 30)
+    command = [str(SCRIPT), "clear", "big-pkg", "--yes", "--json"]
+    status, out, drawn = _on_a_terminal(command, tmp_path)
+    assert status == 0, drawn
+    assert "Deleting spaces" in drawn
+    assert len(json.loads(out)["deleted"]) == 30  # the JSON, whole, and nothing else
