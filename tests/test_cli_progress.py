@@ -11,7 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _fills import fill_artifact
 from _processes import stderr_on_a_terminal
+from scratchspaces import artifacts
 
 SCRIPT = Path(sys.executable).with_name("scratchspaces")
 
@@ -69,3 +71,13 @@ def test_a_report_piped_away_stays_clean_while_the_terminal_shows_the_bar(
     assert status == 0, drawn
     assert "Deleting spaces" in drawn
     assert len(json.loads(out)["deleted"]) == 30  # the JSON, whole, and nothing else
+
+
+def test_verify_draws_a_bar_counting_the_artifacts(depot: Path, tmp_path: Path) -> None:
+    for i in range(3):
+        artifacts.create_artifact(lambda d, i=i: fill_artifact(d, f"artifact {i}"))
+    status, out, drawn = _on_a_terminal([str(SCRIPT), "artifacts", "verify"], tmp_path)
+    assert status == 0, drawn
+    assert "Verifying artifacts" in drawn
+    assert "3/3" in drawn
+    assert out.count("ok ") == 3

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .. import _depot, _fs, _names, _toml
+from .. import _depot, _fs, _names, _progress, _toml
 from .._depot import ARTIFACTS_DIR
 from ..errors import ScratchspacesError
 from ._output import command_group, format_bytes, json_option, print_json, print_table
@@ -72,42 +72,49 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .. import _treehash  # noqa: PLC0415 - hashing only here
     from ..artifacts import _install  # noqa: PLC0415 - the artifacts' code only here
 
     targets = [(args.hash.lower(), _install.locate(args.hash))] if args.hash else installed()
     bad = 0
     checked: list[dict[str, Any]] = []
-    for hash_, path in targets:
-        error = None
-        try:
-            actual: str | None = _treehash.tree_hash(path)
-        except (ValueError, OSError) as exc:  # a FIFO, an unreadable file
-            actual, error = None, str(exc)
-        ok = actual == hash_
-        bad += not ok
-        checked.append(
-            {
-                "hash": hash_,
-                "path": path,
-                "status": "ok" if ok else "corrupt",
-                "content_hash": actual,
-                "error": error,
-            }
-        )
-        if args.json:
-            continue
-        if ok:
-            print(f"ok       {hash_}")
-        else:
-            found = actual if error is None else f"nothing: {error}"
-            print(f"CORRUPT  {hash_}  (content hashes to {found}): {path}")
+    with _progress.task("Verifying artifacts", len(targets)) as advance:
+        for hash_, path in targets:
+            bad += _verify_one(args, hash_, path, checked)
+            advance(1)
     if args.json:
         print_json({"checked": checked, "corrupt": bad})
     if bad:
         print(f"scratchspaces: error: {bad} of {len(targets)} corrupt", file=sys.stderr)
         return 1
     return 0
+
+
+def _verify_one(args: argparse.Namespace, hash_: str, path: str, checked: list[Any]) -> bool:
+    """Hash the artifact ``hash_`` at ``path``, note it in ``checked``; return if corrupt."""
+    from .. import _treehash  # noqa: PLC0415 - hashing only here
+
+    error = None
+    try:
+        actual: str | None = _treehash.tree_hash(path)
+    except (ValueError, OSError) as exc:  # a FIFO, an unreadable file
+        actual, error = None, str(exc)
+    ok = actual == hash_
+    checked.append(
+        {
+            "hash": hash_,
+            "path": path,
+            "status": "ok" if ok else "corrupt",
+            "content_hash": actual,
+            "error": error,
+        }
+    )
+    if not args.json:
+        if ok:
+            print(f"ok       {hash_}")
+        else:
+            found = actual if error is None else f"nothing: {error}"
+            print(f"CORRUPT  {hash_}  (content hashes to {found}): {path}")
+    return not ok
 
 
 def cmd_archive(args: argparse.Namespace) -> int:

@@ -70,7 +70,9 @@ def _start(stream: TextIO) -> Progress:
         TimeElapsedColumn(),
         console=Console(file=stream),
         transient=True,
-        redirect_stdout=False,  # a report piped elsewhere must not be drawn on the terminal
+        # What a command prints meanwhile goes above the bar when it goes to the terminal
+        # too; a report piped elsewhere is left alone.
+        redirect_stdout=sys.stdout is not None and sys.stdout.isatty(),
     )
     progress.start()
     return progress
