@@ -193,7 +193,7 @@ def test_list_json_is_what_json_dump_prints(depot: Path) -> None:
     out = run_cli("list", "--json").stdout
     rows = json.loads(out)
     assert out == json.dumps(rows, indent=2) + "\n"
-    assert [(r["namespace"], r["key"], r["size"]) for r in rows] == [
+    assert [(r["namespace"], r["key"], r["bytes"]) for r in rows] == [
         ("manual", "never-recorded", 0),
         ("pkg", "k1", 0),
         ("pkg", "k2", 3000),
@@ -265,27 +265,28 @@ def test_du_counts_what_list_and_info_count(
     (entries / "zz").symlink_to(outside, target_is_directory=True)
 
     du = json.loads(cli_output(capsys, "du", "--json"))
+    by_namespace = {n["namespace"]: n for n in du["namespaces"]}
     listed = json.loads(cli_output(capsys, "list", "--json"))
     info = json.loads(cli_output(capsys, "info", "--json"))["sizes"]
-    assert du["namespaces"]["pkg"] == {"spaces": 3, "bytes": 1000 + 1000 + 10}
-    assert du["namespaces"]["other"] == {"spaces": 1, "bytes": 7}
-    assert "linked" not in du["namespaces"]
+    assert by_namespace["pkg"] == {"namespace": "pkg", "count": 3, "bytes": 1000 + 1000 + 10}
+    assert by_namespace["other"] == {"namespace": "other", "count": 1, "bytes": 7}
+    assert "linked" not in by_namespace
     for namespace in ("pkg", "other"):
         rows = [r for r in listed if r["namespace"] == namespace]
-        assert du["namespaces"][namespace]["bytes"] == sum(r["size"] for r in rows)
+        assert by_namespace[namespace]["bytes"] == sum(r["bytes"] for r in rows)
     assert du["cache"]["count"] == len(_store.entries_on_disk(str(cache_store(depot)))) == 4
     # Not the junk file, nor what the link in place of a folder leads to.
     real = {p.name for p in cache_entries(depot).values() if not p.parent.is_symlink()}
     assert du["cache"]["count"] == len(real - {"not-an-id"})
-    spaces = sum(n["spaces"] for n in du["namespaces"].values())
+    spaces = sum(n["count"] for n in du["namespaces"])
     assert info == {
-        "spaces": {"count": spaces, "bytes": sum(n["bytes"] for n in du["namespaces"].values())},
+        "spaces": {"count": spaces, "bytes": sum(n["bytes"] for n in du["namespaces"])},
         "artifacts": du["artifacts"],
         "cache": du["cache"],
+        "trash": du["trash"],
         "total_bytes": du["total_bytes"],
     }
     tally = _cli_depot.tally(str(depot))
-    measured = _cli_depot.measure(str(depot))
     assert tally.total == du["total_bytes"]
-    assert (tally.artifacts, tally.entries, tally.cached) == measured[1:]
-    assert sum(i.size for i in measured[0]) == sum(b for _, b in tally.namespaces.values())
+    described = _inventory.inventory(str(depot))
+    assert sum(i.size for i in described) == sum(b for _, b in tally.namespaces.values())
