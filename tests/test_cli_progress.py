@@ -6,6 +6,7 @@ the command draws there is read back whole.
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -74,8 +75,8 @@ def test_a_report_piped_away_stays_clean_while_the_terminal_shows_the_bar(
 
 
 def test_verify_draws_a_bar_counting_the_artifacts(depot: Path, tmp_path: Path) -> None:
-    for i in range(3):
-        artifacts.create_artifact(lambda d, i=i: fill_artifact(d, f"artifact {i}"))
+    for tag in ("a", "b", "c"):
+        artifacts.create_artifact(functools.partial(fill_artifact, tag=tag))
     status, out, drawn = _on_a_terminal([str(SCRIPT), "artifacts", "verify"], tmp_path)
     assert status == 0, drawn
     assert "Verifying artifacts" in drawn
