@@ -6,7 +6,9 @@ trash folder and the merged report, each checked against what its docstring prom
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import pickle
 import textwrap
 import warnings
 from datetime import datetime, timedelta, timezone
@@ -444,5 +446,18 @@ def test_merge_concatenates_and_sums() -> None:
 
 
 def test_paths_are_paths() -> None:
-    """Keys become paths for a report, in their order."""
-    assert _collect.paths(["/b", "/a"]) == [Path("/b"), Path("/a")]
+    """Keys become paths for a report, in their order, whenever the report is read."""
+    made = GCReport(kept=_collect.paths(["/b", "/a"]), orphaned=_collect.paths(["/o"]))
+    assert made == GCReport(kept=[Path("/b"), Path("/a")], orphaned=[Path("/o")])
+    assert type(made.kept) is list
+    assert all(type(p) is type(Path()) for p in made.kept + made.orphaned)
+    merged = GCReport.merge([GCReport(kept=_collect.paths(["/c"])), made, GCReport()])
+    assert merged.kept == [Path("/c"), Path("/b"), Path("/a")]
+    assert merged.orphaned == [Path("/o")]
+    assert pickle.loads(pickle.dumps(merged)) == merged  # noqa: S301 - our own bytes
+    assert dataclasses.asdict(merged)["kept"] == merged.kept
+    deleting = GCReport.merge([merged, GCReport(deleted={Path("/b"): 3})])
+    assert deleting.kept == [Path("/c"), Path("/a")]
+    assert deleting.freed_bytes == 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        merged.kept = []  # type: ignore[misc] # frozen, as every report

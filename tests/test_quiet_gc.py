@@ -23,10 +23,11 @@ from hypothesis import strategies as st
 import scratchspaces
 from _depots import snapshot
 from _fills import dataset, file_writer
-from scratchspaces import _accesslog, _condense, cache
+from scratchspaces import _accesslog, _condense, _inventory, _records, cache
 from scratchspaces.artifacts import _usage
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 # A child that runs argv[1] ("gc" or "find_orphanages") and prints, as JSON, every audit
@@ -160,3 +161,54 @@ def test_the_condensed_log_is_written_record_by_record(
         for space, (when, parents) in sorted(log.items())
     )
     assert (depot / "logs" / "scratch_usage.toml").read_bytes() == expected
+
+
+def _records_of(log: bytes) -> list[bytes]:
+    """The records of a log as gc writes it, each with its leading newline."""
+    return [b"\n[[" + part for part in log.split(b"\n[[")[1:]]
+
+
+def _spelled_twice(log: bytes) -> bytes:
+    """The first record's space spelled with a ``/./`` in it, which normalizing drops."""
+    first, *rest = _records_of(log)
+    return first.replace(b'[["/', b'[["/./', 1) + b"".join(rest)
+
+
+_LOOKS_CONDENSED: dict[str, Callable[[bytes], bytes]] = {
+    "unsorted": lambda log: b"".join(reversed(_records_of(log))),
+    "a record twice": lambda log: log + _records_of(log)[0],
+    "no newline before the first record": lambda log: log[1:],
+    "a blank line at the end": lambda log: log + b"\n",
+    "a space spelled two ways": _spelled_twice,
+    "a record's parents spelled as TOML may": lambda log: log.replace(b'["', b'[ "'),
+}
+
+
+@pytest.mark.parametrize("change", sorted(_LOOKS_CONDENSED))
+def test_a_log_that_only_looks_condensed_is_condensed(
+    depot: Path, tmp_path: Path, change: str
+) -> None:
+    """gc leaves the log as it is only when it is byte for byte what gc would write."""
+    _settled(depot, tmp_path)
+    log = depot / "logs" / "scratch_usage.toml"
+    condensed = log.read_bytes()
+    assert len(_records_of(condensed)) >= 3  # two spaces, and a binding file's space
+    assert _inventory.summarize(str(depot)).condensed
+    log.write_bytes(_LOOKS_CONDENSED[change](condensed))
+    assert log.read_bytes() != condensed
+    assert not _inventory.summarize(str(depot)).condensed
+    scratchspaces.gc()
+    assert log.read_bytes() == condensed
+
+
+def test_a_stamp_newer_than_its_record_is_written(depot: Path, tmp_path: Path) -> None:
+    """A log sorted and exact, but older than a stamp says, is not what gc writes."""
+    _settled(depot, tmp_path)
+    log = depot / "logs" / "scratch_usage.toml"
+    stamps = [p for p in (depot / "logs" / "scratch_usage.d").rglob("*") if p.is_file()]
+    later = stamps[0].stat().st_mtime + 3600
+    os.utime(stamps[0], (later, later))
+    assert not _inventory.summarize(str(depot)).condensed
+    scratchspaces.gc()
+    assert f"time = {_records.format_time(later)}\n".encode() in log.read_bytes()
+    assert _inventory.summarize(str(depot)).condensed

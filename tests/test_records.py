@@ -134,3 +134,27 @@ def _escaped_one_by_one(value: str) -> str:
 def test_strings_are_escaped_by_the_rule(value: str) -> None:
     assert _records.toml_string(value) == _escaped_one_by_one(value)
     assert tomllib.loads(f"v = {_records.toml_string(value)}")["v"] == value
+
+
+@given(
+    st.from_regex(
+        r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z", fullmatch=True
+    )
+)
+def test_a_canonical_time_is_valid_as_parse_time_reads_it(text: str) -> None:
+    """valid_time, which makes no datetime, says what parse_time says (month 13, hour 24...)."""
+    try:
+        _records.parse_time(text)
+    except ValueError:
+        expected = False
+    else:
+        expected = True
+    assert _records.valid_time(text) is expected
+    for shape in ("2026-02-29", "2024-02-29", "0000-01-01", "2026-13-01", "2026-12-31"):
+        edge = shape + text[10:]
+        try:
+            _records.parse_time(edge)
+        except ValueError:
+            assert not _records.valid_time(edge)
+        else:
+            assert _records.valid_time(edge)

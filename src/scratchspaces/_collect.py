@@ -23,13 +23,12 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from . import _fs, _logformat, _remove, _toml
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
-    from typing import Any
 
 RECENT = timedelta(days=1)
 """What was used this recently is never evicted to meet a size cap."""
@@ -54,10 +53,10 @@ class GCReport:
         """Return one report of several collections."""
         listed = list(reports)
         deleted = {p: n for r in listed for p, n in r.deleted.items()}
-        if not deleted:  # hashing a path costs: spare it the many kept
+        if not deleted:  # hashing a path costs: spare it the many kept (and make none)
             return cls(
-                orphaned=[p for r in listed for p in r.orphaned],
-                kept=[p for r in listed for p in r.kept],
+                orphaned=_joined(_ORPHANED.__get__(r) for r in listed),
+                kept=_joined(_KEPT.__get__(r) for r in listed),
             )
         return cls(
             deleted=deleted,
@@ -65,6 +64,57 @@ class GCReport:
             kept=[p for r in listed for p in r.kept if p not in deleted],
             freed_bytes=sum(deleted.values()),
         )
+
+
+class _Paths:
+    """The paths of a report's list, made when it is first read.
+
+    A daily gc of a depot of many entries keeps them all, and nobody reads the list of
+    what an automatic gc kept: a path each would cost it more than its decisions.
+    """
+
+    __slots__ = ("keys",)
+
+    def __init__(self, keys: list[str | Path]) -> None:
+        self.keys = keys
+
+    def made(self) -> list[Path]:
+        return [k if isinstance(k, Path) else Path(k) for k in self.keys]
+
+
+def _lazy(slot: Any) -> property:
+    """Return the field ``slot`` (a slot's descriptor) as a list of paths made when first read."""
+
+    def get(report: GCReport) -> list[Path]:
+        value = slot.__get__(report)
+        if type(value) is _Paths:
+            value = value.made()
+            slot.__set__(report, value)  # made once
+        return cast("list[Path]", value)
+
+    def put(report: GCReport, value: list[Path]) -> None:
+        slot.__set__(report, value)  # the dataclass's __init__ (frozen: only through it)
+
+    return property(get, put, doc=slot.__doc__)
+
+
+_ORPHANED: Any = GCReport.__dict__["orphaned"]
+_KEPT: Any = GCReport.__dict__["kept"]
+for _field, _slot in (("orphaned", _ORPHANED), ("kept", _KEPT)):
+    setattr(GCReport, _field, _lazy(_slot))  # the field's type unchanged: list[Path]
+
+
+def _joined(parts: Iterable[list[Path] | _Paths]) -> list[Path]:
+    """Return the lists ``parts`` one after the other; made when first read if any is."""
+    keys: list[str | Path] = []
+    lazy = False
+    for part in parts:
+        if type(part) is _Paths:
+            lazy = True
+            keys.extend(part.keys)
+        else:
+            keys.extend(cast("list[Path]", part))
+    return cast("list[Path]", _Paths(keys)) if lazy else cast("list[Path]", keys)
 
 
 @dataclass
@@ -110,8 +160,8 @@ class Grace:
 
 
 def paths(keys: Iterable[str]) -> list[Path]:
-    """Return ``keys`` (paths as strings) as paths, for a report."""
-    return [Path(key) for key in keys]
+    """Return ``keys`` (paths as strings) as paths, for a report, made when first read."""
+    return cast("list[Path]", _Paths(list(keys)))  # read as a list, see _Paths
 
 
 def now() -> datetime:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from . import _accesslog, _depot, _logformat, _stamps
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from datetime import datetime
 
     from ._inventory import LogSummary
@@ -43,7 +44,7 @@ def write_log(depot: str, log: dict[str, tuple[datetime, list[str]]]) -> None:
 
 def prune_stamps(
     depot: str,
-    log: dict[str, tuple[datetime, list[str]]],
+    log: Mapping[str, tuple[object, list[str]]],
     summary: LogSummary,
     left: _stamps.Leftovers | None,
 ) -> None:
@@ -55,15 +56,14 @@ def prune_stamps(
     """
     prefix = os.path.join(depot, _depot.SPACES_DIR, "")
     doomed: dict[tuple[str, ...], dict[str, float]] = {}
-    names: dict[str, str] = {}  # each parent's stamp name, computed once: many share one
+    # The stamp names of each list of parents, made once: the spaces of a package share one.
+    names: dict[tuple[str, ...], set[str]] = {(): set()}
     for space, seen in summary.stamps.items():
         entry = log.get(space)
-        kept = set()
-        for parent in entry[1] if entry is not None else ():
-            name = names.get(parent)
-            if name is None:
-                name = names[parent] = _accesslog.stamp_name(parent)
-            kept.add(name)
+        parents = tuple(entry[1]) if entry is not None else ()
+        kept = names.get(parents)
+        if kept is None:
+            kept = names[parents] = {_accesslog.stamp_name(p) for p in parents}
         drop = {name: mtime for name, mtime in seen if name not in kept}
         if drop and space.startswith(prefix):
             doomed[tuple(space[len(prefix) :].split(os.sep))] = drop

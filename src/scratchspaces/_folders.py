@@ -21,6 +21,10 @@ _BY_FD = (
 )
 
 
+def _name(entry: os.DirEntry[str]) -> str:
+    return entry.name
+
+
 class Folder:
     """A directory opened without following a link (by path where the OS has no dir_fd)."""
 
@@ -82,6 +86,21 @@ class Folder:
         except OSError:
             return []
         found.sort()
+        return found
+
+    def files(self) -> list[os.DirEntry[str]]:
+        """Return the entries of its regular files (as the listing tells), sorted by name.
+
+        An entry's ``stat(follow_symlinks=False)`` goes through the descriptor, as
+        :meth:`lstat` does (keep the folder open until then).
+        """
+        try:
+            with os.scandir(self.fd if self.fd is not None else self.path) as listing:
+                found = [e for e in listing if e.is_file(follow_symlinks=False)]
+        except OSError:
+            return []
+        if len(found) > 1:
+            found.sort(key=_name)
         return found
 
     def lstat(self, name: str) -> os.stat_result | None:

@@ -48,12 +48,14 @@ class _Rules:
 
 @dataclass
 class _SpacePlan(_collect.Plan):
-    log: dict[str, tuple[datetime, list[str]]] = field(default_factory=dict)
-    """The condensed access log to write: space -> (latest time, parents alive)."""
-    latest: dict[str, datetime | None] = field(default_factory=dict)
-    """Every space on disk -> its latest recorded access (None: never recorded)."""
+    log: dict[str, tuple[_inventory.SpaceLog, list[str]]] = field(default_factory=dict)
+    """The condensed access log to write: space -> (what the log said, parents alive)."""
+    latest: dict[str, _inventory.SpaceLog | None] = field(default_factory=dict)
+    """Every space on disk -> what the log says of it (None: never recorded)."""
     spare: set[str] = field(default_factory=set)
     """Spaces damaged records may name: judged on nothing, the size cap's included."""
+    unchanged: bool = False
+    """Whether ``log`` is what the log holds already, byte for byte: nothing to write."""
 
 
 def _over_age(plan: _SpacePlan, rules: _Rules, spare: set[str]) -> set[str]:
@@ -61,7 +63,7 @@ def _over_age(plan: _SpacePlan, rules: _Rules, spare: set[str]) -> set[str]:
     if rules.max_age is None:
         return set()
     limit = rules.now - rules.max_age
-    return {p for p, when in plan.latest.items() if when and when < limit and p not in spare}
+    return {p for p, log in plan.latest.items() if log and log.latest < limit and p not in spare}
 
 
 def _plan(
@@ -79,12 +81,14 @@ def _plan(
     hidden = summary.unknown or not summary.damaged <= set(on_disk)
     spare = set(on_disk) if hidden else summary.damaged
     judge = _inventory.Parents.of(summary)
+    every_parent = True  # every recorded space on disk keeps all its parents
     for path in on_disk:
         recorded = summary.spaces.get(path)
         alive = [p for p in recorded.parents if judge.keeps(p)] if recorded else []
-        plan.latest[path] = recorded.latest if recorded else None
+        plan.latest[path] = recorded
         if recorded is not None:
-            plan.log[path] = (recorded.latest, alive)
+            plan.log[path] = (recorded, alive)
+            every_parent = every_parent and len(alive) == len(recorded.parents)
         if not alive and grace.judge(plan, path, damaged=path in spare):
             doomed.add(path)
     doomed |= _over_age(plan, rules, spare)
@@ -92,6 +96,9 @@ def _plan(
     plan.settle(plan.latest, doomed)
     for path in plan.delete:
         plan.log.pop(path, None)
+    # The log condensed is the log read when it keeps every space it records, with all
+    # its parents, and the log read was condensed already.
+    plan.unchanged = summary.condensed and every_parent and len(plan.log) == len(summary.spaces)
     return plan, summary
 
 
@@ -106,7 +113,7 @@ def _recorded_since(depot: str, space: str, summary: _inventory.LogSummary, now:
     Where locks exclude, nothing can be; where they hold on one machine only, a process
     elsewhere may be recording the space gc is about to delete, and its stamp says so.
     """
-    seen = summary.stamps.get(space, set())
+    seen = summary.stamps.get(space, [])
     for stamp in _stamps.walk(_stamps_of(depot, space), 0):
         if stamp.temporary:
             if not _owners.abandoned(stamp.name, stamp.changed, now):
@@ -181,8 +188,7 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, user: bool) -> GCRepo
     with lock:
         orphanage = _depot.orphanage_path(depot)
         grace = _collect.Grace(_collect.read_orphanage(orphanage), rules.now, rules.collect_delay)
-        with _stamps.noting(_accesslog.stamps_dir(depot), 2) as noted:
-            plan, summary = _plan(depot, rules, grace)
+        plan, summary = _plan(depot, rules, grace)
         bound = artifacts.plan(depot, grace) if user else artifacts.ArtifactPlan()
         doomed = plan.delete + bound.delete
         if not dry_run:
@@ -196,9 +202,12 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, user: bool) -> GCRepo
                 depot,
                 plan.log,
                 summary,
-                noted.left,
+                summary.left,
             )
-            sweep.attempt("the access log", _condense.write_log, depot, plan.log)
+            if not plan.unchanged:
+                log = {p: (entry.latest, alive) for p, (entry, alive) in plan.log.items()}
+                sweep.attempt("the access log", _condense.write_log, depot, log)
+                del log
             orphans = {**plan.orphanage, **bound.orphanage}
             sweep.attempt("the orphanage", _collect.write_orphanage, orphanage, orphans)
             holding = {
@@ -258,7 +267,7 @@ def _cap(
     from . import _evict  # noqa: PLC0415 - the size cap's code only when a cap is set
     from .cache import _recycle, _store  # noqa: PLC0415 - see above
 
-    latest = {p: w for p, w in plan.latest.items() if p not in plan.spare}
+    latest = {p: log and log.latest for p, log in plan.latest.items() if p not in plan.spare}
     found = _evict.survey(depot, latest, gone)
     chosen = _evict.choose(found, max_size, now.timestamp())
     sweep = _collect.Sweep(os.path.join(depot, TRASH_DIR), dry_run=dry_run)

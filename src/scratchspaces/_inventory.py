@@ -16,9 +16,15 @@ if TYPE_CHECKING:
 class SpaceLog(NamedTuple):
     """What the log says about one space: its latest access and every parent."""
 
-    latest: datetime
+    when: str
+    """Its latest access, as the log writes it (a canonical time: they sort as strings)."""
     parents: dict[str, None]
     """Every recorded parent, in first-recorded order (a dict used as an ordered set)."""
+
+    @property
+    def latest(self) -> datetime:
+        """Its latest access (made when asked: a gc with nothing to do needs none)."""
+        return _records.parse_time(self.when)
 
 
 class LogSummary(NamedTuple):
@@ -32,8 +38,13 @@ class LogSummary(NamedTuple):
     """How many unreadable records (or debris) were skipped."""
     unknown: int
     """How many of those could have named any space (their key was lost too)."""
-    stamps: dict[str, set[tuple[str, float]]]
+    stamps: dict[str, list[tuple[str, float]]]
     """Normalized space path -> the (name, mtime) of each of its stamps that was read."""
+    left: _stamps.Leftovers | None = None
+    """What the walk of the stamps passed over (temporaries, empty folders), to tidy."""
+    condensed: bool = False
+    """Whether the log holds, byte for byte, ``spaces`` as gc writes them: each space once,
+    sorted, in the exact shape written, nothing read past it (every stamp agreeing)."""
 
 
 class Parents:
@@ -196,21 +207,61 @@ def summarize(depot: str, *, keep_stamps: bool = True) -> LogSummary:
             known = lists[found] = dict.fromkeys(found)
         return known
 
-    def add(space: str, when: str, found: Sequence[str]) -> None:
+    def add(space: str, when: str, found: Sequence[str]) -> bool:
+        """Add a record; return whether it changed what was known of ``space``."""
         known = latest.get(space)
         if known is None:
             latest[space] = when
             parents[space] = shared(tuple(found))
-            return
-        if when > known:
+            return True
+        changed = when > known
+        if changed:
             latest[space] = when
         seen = parents[space]
         for parent in found:
             if parent not in seen:
                 parents[space] = shared(tuple({**seen, **dict.fromkeys(found)}))
-                return
+                return True
+        return changed
 
+    condensed = _read_log(path, reader, add)
+    left = _stamps.Leftovers([], [])
+    stamps, agreed = _read_stamps(depot, parents, add, left, keep=keep_stamps)
+    spaces, normal = _by_path(latest, parents, reader)
+    reader.warn(path)
+    condensed = condensed and agreed and normal and not reader.skipped
+    return LogSummary(
+        spaces, reader.damaged, reader.skipped, reader.unknown, stamps, left, condensed
+    )
+
+
+_NAME = r'"([^"\\\x00-\x1f\x7f\ufffd]*)"'  # a basic string with nothing to escape
+_EXACT = rf"\[\[{_NAME}\]\]\ntime = ({_records.CANONICAL_TIME})\nparent_projects = \[{_NAME}\]\n"
+
+
+def _read_log(
+    path: str, reader: _records.Reader, add: Callable[[str, str, Sequence[str]], bool]
+) -> bool:
+    """Add every record of the log at ``path``; return whether it was condensed already.
+
+    Condensed: each space once, sorted, every record in the exact shape written (one
+    parent, a canonical time, nothing escaped), as gc writes what it read.
+    """
+    # Every character of such a record is matched: it is read in one step.
+    exact = _records.pattern(_EXACT).fullmatch
+    chunks = 0
+    condensed = True
+    last = ""
     for chunk in _records.chunks_of_file(path):
+        chunks += 1
+        found = exact(chunk)
+        if found is not None:
+            key = found[1]
+            condensed = condensed and key > last and chunks > 1  # the first: what precedes
+            last = key
+            add(key, found[2], (found[3],))
+            continue
+        condensed = condensed and chunks == 1 and not chunk  # what precedes the first record
         fast = None if _records.garbled(chunk) is not None else _records.fast(chunk)
         if fast is not None and _records.canonical(fast[1]):
             if fast[3]:
@@ -225,29 +276,35 @@ def summarize(depot: str, *, keep_stamps: bool = True) -> LogSummary:
                 reader.damaged.add(os.path.normpath(record.key))
                 continue
             add(record.key, when, record.parents)
-    stamps = _read_stamps(depot, parents, add, keep=keep_stamps)
-    spaces = _by_path(latest, parents, reader)
-    reader.warn(path)
-    return LogSummary(spaces, reader.damaged, reader.skipped, reader.unknown, stamps)
+    return condensed and chunks > 1  # a log missing, or empty, is written
 
 
 def _read_stamps(
     depot: str,
     parents: dict[str, dict[str, None]],
-    add: Callable[[str, str, Sequence[str]], None],
+    add: Callable[[str, str, Sequence[str]], bool],
+    left: _stamps.Leftovers,
     *,
     keep: bool,
-) -> dict[str, set[tuple[str, float]]]:
-    """Add every stamp of ``depot`` as a record; return the (name, mtime) of each, if ``keep``.
+) -> tuple[dict[str, list[tuple[str, float]]], bool]:
+    """Add every stamp of ``depot`` as a record, noting what the walk passes over in ``left``.
+
+    Return the (name, mtime) of each stamp, if ``keep``, and whether every stamp only
+    said what the log said already.
 
     A stamp is named by the digest of the parent it records: one whose name is that of a
     parent the log already records for its space is not opened, only dated.
     """
     spaces_root = os.path.join(depot, SPACES_DIR)
     named: dict[int, dict[str, str]] = {}  # id of a list of parents -> its stamps' names
+    agreed = True
+    where: dict[tuple[str, ...], str] = {}  # the folders last asked about -> their space
 
     def known(folders: tuple[str, ...]) -> Mapping[str, str]:
-        recorded = parents.get(os.sep.join((spaces_root, *folders)))
+        space = os.sep.join((spaces_root, *folders))  # os.path.join, for listed names
+        where.clear()
+        where[folders] = space
+        recorded = parents.get(space)
         if recorded is None:
             return {}
         # Lists of parents are shared and kept (see summarize): one set of names each.
@@ -256,37 +313,46 @@ def _read_stamps(
             found = named[id(recorded)] = {_accesslog.stamp_name(p): p for p in recorded}
         return found
 
-    stamps: dict[str, set[tuple[str, float]]] = {}
-    for stamp in _stamps.walk(_accesslog.stamps_dir(depot), 2, known=known):
+    stamps: dict[str, list[tuple[str, float]]] = {}
+    for stamp in _stamps.walk(_accesslog.stamps_dir(depot), 2, known=known, left=left):
         if stamp.temporary:
             continue
-        space = os.sep.join((spaces_root, *stamp.folders))  # os.path.join, for listed names
+        # Asked about each folder before its stamps come.
+        space = where.get(stamp.folders) or os.sep.join((spaces_root, *stamp.folders))
         if keep:
-            stamps.setdefault(space, set()).add((stamp.name, stamp.mtime))
-        if stamp.content is not None:
-            add(space, _records.format_time(stamp.mtime), [stamp.content])
-    return stamps
+            stamps.setdefault(space, []).append((stamp.name, stamp.mtime))
+        if stamp.content is not None and add(
+            space, _records.format_time(stamp.mtime), [stamp.content]
+        ):
+            agreed = False
+    return stamps, agreed
 
 
 def _by_path(
     latest: dict[str, str], parents: dict[str, dict[str, None]], reader: _records.Reader
-) -> dict[str, SpaceLog]:
-    """Return each space's log by its normalized path, two spellings of one path merged."""
+) -> tuple[dict[str, SpaceLog], bool]:
+    """Return each space's log by its normalized path, two spellings of one path merged.
+
+    And whether every path was recorded normalized already.
+    """
     spaces: dict[str, SpaceLog] = {}
+    normal = True
     for space, when in latest.items():
         key = os.path.normpath(space)
-        key = space if key == space else key  # one string, not two, for the same path
-        try:
-            entry = SpaceLog(_records.parse_time(when), parents[space])
-        except ValueError:  # a canonical shape, but no such date (month 13)
+        if key == space:
+            key = space  # one string, not two, for the same path
+        else:
+            normal = False
+        if not _records.valid_time(when):  # a canonical shape, but no such date (month 13)
             reader.skipped += 1
             reader.damaged.add(key)
             continue
+        entry = SpaceLog(when, parents[space])
         merged = spaces.get(key)
         if merged is not None:
-            entry = SpaceLog(max(merged.latest, entry.latest), {**merged.parents, **entry.parents})
+            entry = SpaceLog(max(merged.when, when), {**merged.parents, **entry.parents})
         spaces[key] = entry
-    return spaces
+    return spaces, normal
 
 
 def inventory(depot: str, namespace: str | None = None) -> list[SpaceInfo]:

@@ -28,7 +28,7 @@ import stat
 from typing import TYPE_CHECKING, NamedTuple
 
 from . import _owners
-from ._folders import FILE, FOLDER, Folder
+from ._folders import FOLDER, Folder
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -127,47 +127,54 @@ def _walk(
 
     ``known``: True to read every stamp, False to read none, else the caller's knowledge.
     """
-    if depth > 0:
-        names = folder.names(FOLDER)
-        for name in names:
-            child = Folder.open("", folder, name)  # a link in its place is not opened
-            if child is not None:
-                try:
+    if depth == 0:
+        yield from _files(folder, below, left, known)
+        return
+    names = folder.names(FOLDER)
+    for name in names:
+        child = Folder.open("", folder, name)  # a link in its place is not opened
+        if child is not None:
+            try:
+                if depth == 1:  # a folder of stamps: listed at once, no generator each
+                    yield from _files(child, (*below, name), left, known)
+                else:
                     yield from _walk(child, depth - 1, (*below, name), left, known)
-                finally:
-                    child.close()
-    else:
-        names = folder.names(FILE)
-        said = known(below) if callable(known) else {}
-        for name in names:
-            found = _stamp(folder, below, name, said.get(name), read=known is not False)
-            if found is not None:
-                if found.temporary:
-                    left.temporaries.append((below, name, found.changed))
-                yield found
+            finally:
+                child.close()
     if not names and below:
         left.empty.append(below)  # of what it was listed for: an empty one, perhaps
 
 
-def _stamp(
-    folder: Folder, below: tuple[str, ...], name: str, content: str | None, *, read: bool
-) -> Stamp | None:
-    """Return the stamp ``name`` in ``folder``; None if it is not a regular file (or gone).
-
-    ``content``: what it records, if known; else it is read if ``read``.
-    """
-    temporary = _owners.is_temporary(name)
-    if content is None and read and not temporary:
-        found = folder.read(name, MAX_STAMP)
-        if found is None:
-            return None
-        content, st = found
-    else:
-        status = folder.lstat(name)
-        if status is None or not stat.S_ISREG(status.st_mode):
-            return None
-        st = status
-    return Stamp(below, name, None if temporary else content, st.st_mtime, st.st_ctime, temporary)
+def _files(
+    folder: Folder, below: tuple[str, ...], left: Leftovers, known: Known | bool
+) -> list[Stamp]:
+    """Return the stamps in ``folder`` (see :func:`_walk`): one call each, and no more."""
+    found: list[Stamp] = []
+    entries = folder.files()
+    said = known(below) if callable(known) else {}
+    read = known is not False
+    for entry in entries:
+        name = entry.name
+        temporary = _owners.TMP_MARK in name  # _owners.is_temporary, inlined
+        content = None if temporary else said.get(name)
+        if content is None and read and not temporary:
+            read_ = folder.read(name, MAX_STAMP)
+            if read_ is None:  # not a regular file, or gone
+                continue
+            content, st = read_
+        else:
+            try:
+                st = entry.stat(follow_symlinks=False)  # through the folder's descriptor
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+        if temporary:
+            left.temporaries.append((below, name, st.st_ctime))
+        found.append(Stamp(below, name, content, st.st_mtime, st.st_ctime, temporary))
+    if not entries and below:
+        left.empty.append(below)  # of what it was listed for: an empty one, perhaps
+    return found
 
 
 def _stamps(root: str, depth: int, left: Leftovers, known: Known | bool) -> Iterator[Stamp]:
@@ -192,42 +199,11 @@ def walk(
 
     ``left``: filled with what the walk passed over (temporaries, empty folders), for
     :func:`remove`: a collector that read the stamps need not walk them again to tidy
-    them. A walk to the end also hands them to whoever is :func:`noting` ``root``.
+    them.
     """
-    left = Leftovers([], []) if left is None else left
-    yield from _stamps(root, depth, left, True if known is None else known)
-    for noted in _noting.get((root, depth), ()):
-        noted.left = left
-
-
-class Noted:
-    """What a walk passed over, handed on while :func:`noting` (None: no walk ended)."""
-
-    def __init__(self) -> None:
-        self.left: Leftovers | None = None
-
-
-_noting: dict[tuple[str, int], list[Noted]] = {}
-
-
-@contextlib.contextmanager
-def noting(root: str, depth: int) -> Iterator[Noted]:
-    """Collect what walks of ``root`` to the end pass over, for a reader that does not say.
-
-    For a collector that has stamps read by code that keeps no leftovers (a summary of
-    the records): what the last walk in the block passed over is tidied without a walk
-    of its own.
-    """
-    noted = Noted()
-    _noting.setdefault((root, depth), []).append(noted)
-    try:
-        yield noted
-    finally:
-        waiting = _noting.get((root, depth), [])
-        with contextlib.suppress(ValueError):  # another thread's block ended at once
-            waiting.remove(noted)
-        if not waiting:
-            _noting.pop((root, depth), None)
+    yield from _stamps(
+        root, depth, Leftovers([], []) if left is None else left, True if known is None else known
+    )
 
 
 def remove(

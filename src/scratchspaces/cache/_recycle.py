@@ -181,12 +181,15 @@ def plan(store: str, grace: _collect.Grace, gone: Iterable[str] = ()) -> CachePl
         return grace.judge(result, id_, damaged=hidden or id_ in damaged)
 
     doomed = {i for i in dirs if i not in bound and due(i)}
+    # The links of the directories kept decide only for file entries no record binds:
+    # with none such (everything bound, the common case) they are not read.
+    unbound = [i for i in on_disk.keys() - dirs if i not in bound]
     reach_bound: set[str] = set()
     reach_kept: set[str] = set()
-    for id_ in dirs - doomed:
+    for id_ in dirs - doomed if unbound else ():
         (reach_bound if id_ in bound else reach_kept).update(_store.reached(on_disk[id_]))
-    for id_ in on_disk.keys() - dirs:
-        if id_ in bound or id_ in reach_bound:
+    for id_ in unbound:
+        if id_ in reach_bound:
             continue
         if due(id_) and id_ not in reach_kept:
             doomed.add(id_)

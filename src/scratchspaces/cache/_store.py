@@ -131,6 +131,7 @@ def entries_on_disk(store: str, dirs: set[str] | None = None) -> dict[str, str]:
     """
     root = os.path.join(store, ENTRIES_DIR)
     found: dict[str, str] = {}
+    is_entry = _ID.fullmatch  # is_id, without a call each: a store holds many entries
     for prefix in _fs.listdir(root):
         folder = os.path.join(root, prefix)
         if len(prefix) != 2 or os.path.islink(folder):
@@ -139,7 +140,7 @@ def entries_on_disk(store: str, dirs: set[str] | None = None) -> dict[str, str]:
             with os.scandir(folder) as listing:
                 for entry in listing:
                     name = entry.name
-                    if name.startswith(prefix) and is_id(name):
+                    if name[:2] == prefix and is_entry(name):
                         found[name] = entry.path
                         if dirs is not None and entry.is_dir(follow_symlinks=False):
                             dirs.add(name)
