@@ -15,7 +15,9 @@ from typing import Any
 
 import scratchspaces
 from _depots import cache_store, write_access_log
+from _fills import file_writer
 from _tmpfs import mounted
+from scratchspaces import cache
 from scratchspaces.cli._reports import LEFT_IN_TRASH
 
 SCRIPT = Path(sys.executable).with_name("scratchspaces")
@@ -125,6 +127,23 @@ def test_gc_counts_what_it_empties_from_the_trash_apart(depot: Path) -> None:
     out = _run("gc").stdout.splitlines()
     assert out[-1] == "Deleted 0 scratch spaces, 1 leftover in the trash (100 B)"
     assert not (depot / ".trash").exists()
+
+
+def test_gc_counts_what_it_empties_from_the_content_caches_trash(depot: Path) -> None:
+    """What an interrupted recycling left is freed by the next gc, and counted: not "0 B"."""
+    scratchspaces.get_scratch("k", "pkg")
+    cache.create_my_artifact(file_writer(b"an entry\n"))  # the cache's store exists
+    left = cache_store(depot) / ".trash" / "left-over"
+    left.mkdir(parents=True)
+    (left / "f").write_bytes(b"x" * 300)
+    out = _run("gc").stdout.splitlines()
+    assert out[-1].startswith("Deleted 0 scratch spaces, 1 leftover in the trash (300 B)"), out
+    assert not left.exists()
+    (left / "g").parent.mkdir(parents=True)
+    (left / "g").write_bytes(b"y" * 200)
+    report = json.loads(_run("cache", "recycle", "--json").stdout)
+    assert report["freed_bytes"] == 200
+    assert report["deleted"] == [{"path": str(left), "bytes": 200, "kind": "trash"}]
 
 
 def test_what_gc_could_not_remove_is_failed(depot: Path) -> None:

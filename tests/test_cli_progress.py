@@ -12,9 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _fills import fill_artifact
+from _fills import file_writer, fill_artifact
 from _processes import stderr_on_a_terminal
-from scratchspaces import artifacts
+from scratchspaces import artifacts, cache
 
 SCRIPT = Path(sys.executable).with_name("scratchspaces")
 
@@ -82,3 +82,24 @@ def test_verify_draws_a_bar_counting_the_artifacts(depot: Path, tmp_path: Path) 
     assert "Verifying artifacts" in drawn
     assert "3/3" in drawn
     assert out.count("ok ") == 3
+
+
+def test_gc_draws_a_bar_counting_what_it_deletes(depot: Path, tmp_path: Path) -> None:
+    _spaces(depot, "gone-pkg", 20)  # never recorded: orphans, deleted with no delay
+    command = [str(SCRIPT), "gc", "--collect-delay", "0"]
+    status, out, drawn = _on_a_terminal(command, tmp_path)
+    assert status == 0, drawn
+    assert "Collecting" in drawn
+    assert "20/20" in drawn
+    namespace = depot / "scratchspaces" / "gone-pkg"
+    assert not namespace.exists() or not any(namespace.iterdir()), out
+
+
+def test_cache_recycle_draws_a_bar_counting_the_entries(depot: Path, tmp_path: Path) -> None:
+    for i in range(4):
+        cache.create_my_artifact(file_writer(f"unbound {i}\n".encode()))
+    command = [str(SCRIPT), "cache", "recycle", "--collect-delay", "0"]
+    status, _out, drawn = _on_a_terminal(command, tmp_path)
+    assert status == 0, drawn
+    assert "Recycling the content cache" in drawn
+    assert "4/4" in drawn

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from . import _fs, _logformat, _remove, _toml
+from . import _fs, _logformat, _progress, _remove, _toml
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -260,22 +260,26 @@ class Sweep:
             if trash is not None:
                 self.moved[path] = trash
 
-    def finish(self, paths: Iterable[str], sizes: dict[str, int] | None = None) -> dict[Path, int]:
+    def finish(
+        self, paths: Iterable[str], sizes: dict[str, int] | None = None, label: str = "Deleting"
+    ) -> dict[Path, int]:
         """Remove what was moved; return the bytes freed per path (what would be, if dry).
 
         A path gone before it could be moved (another gc, ``delete_scratch``) freed
-        nothing here and is left out.
+        nothing here and is left out. Each removal is a step of the task ``label`` for
+        whoever watches (a progress bar).
         """
         deleted: dict[Path, int] = {}
-        for path in paths:
-            if self.dry_run:
+        if self.dry_run:
+            for path in paths:
                 deleted[Path(path)] = (sizes or {}).get(path) or _fs.tree_size(path)
-                continue
-            trash = self.moved.get(path)
-            if trash is None:
-                continue
-            deleted[Path(path)] = _fs.tree_size(trash)
-            self.failures.extend(_fs.remove_in_place(trash))
+            return deleted
+        moved = [(path, self.moved[path]) for path in paths if path in self.moved]
+        with _progress.task(label, len(moved)) as advance:
+            for path, trash in moved:
+                deleted[Path(path)] = _fs.tree_size(trash)
+                self.failures.extend(_fs.remove_in_place(trash))
+                advance(1)
         if self.used:
             with contextlib.suppress(OSError):
                 os.rmdir(self.trash_root)  # only when empty: what failed stays for the next run

@@ -222,7 +222,7 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, user: bool) -> GCRepo
     plan.log = {}
     capping = summary if rules.max_size is not None and user else None
     del summary
-    deleted = {**leftovers, **sweep.finish(doomed)}
+    deleted = {**leftovers, **sweep.finish(doomed, label="Collecting")}
     # The content cache after the spaces: a binding file in a space deleted just now
     # releases its entries in this same call (and in a dry run, counts as deleted).
     gone = [p for p in plan.delete if p in doomed]

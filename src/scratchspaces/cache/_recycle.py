@@ -219,7 +219,7 @@ def recycle(
     if not dry_run:
         _remove.own_folder(trash)  # a link there goes first, so nothing behind it is counted
     sweep = _collect.Sweep(trash, dry_run=dry_run)
-    sweep.empty_trash()
+    leftovers = sweep.empty_trash()  # what an interrupted recycling left: freed now
     with contextlib.nullcontext() if dry_run else _store.store_lock(store, lock_timeout):
         grace.known = _collect.read_orphanage(orphanage)
         decided = plan(store, grace, gone)
@@ -235,7 +235,7 @@ def recycle(
         decided.records = {}  # written: let go before the report is made (one peak, not two)
     if not dry_run:
         sweep.failures.extend(_remove_stale(store, grace.now))
-    deleted = sweep.finish(doomed)
+    deleted = {**leftovers, **sweep.finish(doomed, label="Recycling the content cache")}
     _warn(decided)
     sweep.warn("cache-remove", "recycling the content cache", "the next recycling will try again")
     return GCReport(
