@@ -35,6 +35,12 @@ Targets at 100,000: gc and find_orphanages <= 1.0x ``du -sb``, nothing rewritten
 flat in the number of entries where possible; ``list`` and ``du`` <= 1.5x; growth from
 10,000 to 100,000 no worse than linear (x10). The last line is the worst of the gc and
 find_orphanages ratios at the largest N, with its target.
+
+``--keep DIR`` (to iterate on the code measured): each depot is built in ``DIR/<N>`` and
+left there (its records name absolute paths: it cannot be moved), and a depot found there
+already (a previous run's) is measured as it is, not built again; measuring it changes
+nothing but the orphanages' first writing. Without it, each depot is built in a temporary
+directory (``BENCH_TMP``, if set) and removed.
 """
 
 from __future__ import annotations
@@ -288,17 +294,25 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def measure(n: int, reps: int) -> dict[str, dict[str, float]]:
-    """Build the depot of ``n``, measure every operation; print and return the medians."""
+def measure(n: int, reps: int, keep: str | None = None) -> dict[str, dict[str, float]]:
+    """Build the depot of ``n`` (or reuse the one kept), measure every operation.
+
+    Print and return the medians.
+    """
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
-        root = os.path.realpath(tmp)
-        begun = time.perf_counter()
-        # Built by a child: the peaks measured are those of children of a small parent
-        # (on Linux a child's ru_maxrss starts from its parent's).
-        subprocess.run([sys.executable, __file__, "--build", str(n), root], check=True)
+        root = os.path.realpath(tmp if keep is None else os.path.join(keep, str(n)))
         depot = os.path.join(root, "depot")
+        if keep is not None and os.path.isdir(depot):
+            print(f"N = {n:,}: the depot kept in {root}", flush=True)
+        else:
+            shutil.rmtree(root, ignore_errors=True)  # a build cut short
+            os.makedirs(root, exist_ok=True)
+            begun = time.perf_counter()
+            # Built by a child: the peaks measured are those of children of a small parent
+            # (on Linux a child's ru_maxrss starts from its parent's).
+            subprocess.run([sys.executable, __file__, "--build", str(n), root], check=True)
+            print(f"N = {n:,}: built in {time.perf_counter() - begun:.0f} s", flush=True)
         env = _env(depot)
-        print(f"N = {n:,}: built in {time.perf_counter() - begun:.0f} s", flush=True)
         run_child(depot, "gc")  # writes the empty orphanages: from here on, nothing to do
         run_child(depot, "find_orphanages")
         du = ["du", "-sb", depot]
@@ -320,7 +334,8 @@ def measure(n: int, reps: int) -> dict[str, dict[str, float]]:
             for op in ("list", "du"):
                 anchors.append(timed(du, env))
                 times[op].append(timed([*cli, op], env))
-        shutil.rmtree(root, ignore_errors=True)
+        if keep is None:
+            shutil.rmtree(root, ignore_errors=True)
     anchor = statistics.median(anchors)
     found: dict[str, dict[str, float]] = {"du -sb (anchor)": {"seconds": anchor, "ratio": 1.0}}
     print(f"  du -sb: {anchor:.2f} s (median of {len(anchors)})")
@@ -350,9 +365,14 @@ def main() -> None:
         at = args.index("--reps")
         reps = int(args[at + 1])
         del args[at : at + 2]
+    keep = None
+    if "--keep" in args:
+        at = args.index("--keep")
+        keep = os.path.abspath(args[at + 1])
+        del args[at : at + 2]
     sizes = [int(a.replace("_", "")) for a in args] or list(SIZES)
     print(f"load average: {Path('/proc/loadavg').read_text().strip()}")
-    results = {n: measure(n, reps) for n in sizes}
+    results = {n: measure(n, reps, keep) for n in sizes}
     small, large = min(sizes), max(sizes)
     if small != large:
         for op in results[large]:

@@ -120,6 +120,32 @@ def test_a_parent_is_judged_once_for_all_its_spaces(
     assert sorted(looked) == sorted([str(alive), str(gone)])
 
 
+def test_spaces_sharing_a_list_of_parents_share_it_judged(
+    depot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One tuple of judged parents per list the log shares; the table's cells as each says."""
+    alive, gone = tmp_path / "pkg-1.0.dist-info", tmp_path / "gone-1.0.dist-info"
+    alive.mkdir()
+    lists = {"a": [str(alive)], "b": [str(gone)], "c": [str(gone), str(alive)]}
+    recorded = [(_space(depot, "pkg", f"{n}{i}"), T0, lists[n]) for n in "abc" for i in range(3)]
+    write_access_log(depot, recorded)
+    _space(depot, "pkg", "never")
+    infos = _inventory.inventory(str(depot))
+    by_list = {n: [i.parents for i in infos if i.key.startswith(n)] for n in "abc"}
+    for n, found in by_list.items():
+        assert all(p is found[0] for p in found)  # one tuple, not an equal one each
+        assert [p for p, _alive in found[0]] == lists[n]
+    assert by_list["c"][0] == ((str(gone), False), (str(alive), True))
+    rows = [line.split() for line in cli_output(capsys, "list").splitlines()[1:]]
+    cells = {row[1]: row[-3:] if row[-1] == "use" else row[-2:] for row in rows}
+    assert {k: " ".join(v) for k, v in cells.items()} == {
+        **{f"a{i}": "1/1 in use" for i in range(3)},
+        **{f"b{i}": "0/1 unused" for i in range(3)},
+        **{f"c{i}": "1/2 in use" for i in range(3)},
+        "never": "0/0 unused",
+    }
+
+
 def test_a_stamp_named_for_a_logged_parent_is_dated_not_opened(
     depot: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -364,20 +364,24 @@ def describe(depot: str, spaces: Iterable[tuple[str, str, str]]) -> Iterator[Spa
     """Describe ``spaces`` (``(path, namespace, key)`` of spaces of ``depot``) one by one.
 
     The log is read when the first is asked for; each space's size is measured as it is
-    described, so a caller that prints each as it comes holds one at a time.
+    described, so a caller that prints each as it comes holds one at a time. Spaces that
+    share a list of parents (the log's lists are shared, see :func:`summarize`) share
+    one ``parents`` tuple: judged once, and a caller may make its cells once.
     """
     summary = summarize(depot, keep_stamps=False)
-    orphans = _collect.read_orphanage(_depot.orphanage_path(depot))
+    orphans = _collect.read_orphanage(_depot.orphanage_path(depot)).get
     judge = Parents.of(summary)
     logged = summary.spaces.get
+    size = _fs.dir_size
+    judged: dict[int, tuple[tuple[str, bool], ...]] = {}  # id of a list of parents -> it judged
     for path, namespace, key in spaces:
         recorded = logged(path)
-        yield SpaceInfo(
-            path=path,
-            namespace=namespace,
-            key=key,
-            size=_fs.dir_size(path),
-            last_access=recorded.latest if recorded else None,
-            parents=tuple((p, judge.keeps(p)) for p in recorded.parents) if recorded else (),
-            orphaned_since=orphans.get(path),
-        )
+        if recorded is None:
+            yield SpaceInfo(path, namespace, key, size(path), None, (), orphans(path))
+            continue
+        # The summary keeps every list alive while this runs: an id names one list.
+        parents = judged.get(id(recorded.parents))
+        if parents is None:
+            parents = tuple((p, judge.keeps(p)) for p in recorded.parents)
+            judged[id(recorded.parents)] = parents
+        yield SpaceInfo(path, namespace, key, size(path), recorded.latest, parents, orphans(path))

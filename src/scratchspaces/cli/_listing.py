@@ -180,7 +180,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     elif args.json:
         print_json_list(_as_json(i) for i in found)
     else:
-        rows = [_as_row(i, now) for i in found]  # each column as wide as its widest cell
+        cells: _Cells = {}
+        rows = [_as_row(i, now, cells) for i in found]  # each column as wide as its widest
         if rows:
             print_table(HEADERS, rows, right={2, 4})
         else:
@@ -226,9 +227,10 @@ def _stream_table(
     if not count:
         print(f"No scratch spaces in {depot}.")
         return
+    cells: _Cells = {}
     print_table(
         HEADERS,
-        (_as_row(i, now) for i in _inventory.describe(depot, spaces())),
+        (_as_row(i, now, cells) for i in _inventory.describe(depot, spaces())),
         right={2, 4},
         widths=[namespaces, keys, SIZE_WIDTH, RELATIVE_WIDTH, 0, 0],
     )
@@ -247,14 +249,30 @@ def _as_json(info: SpaceInfo) -> dict[str, Any]:
     }
 
 
-def _as_row(info: SpaceInfo, now: datetime) -> list[str]:
+_Cells = dict[int, tuple[tuple[tuple[str, bool], ...], str, bool]]
+"""id of a ``parents`` tuple -> it, its ``PARENTS ALIVE`` cell, whether any is alive."""
+
+
+def _as_row(info: SpaceInfo, now: datetime, cells: _Cells) -> list[str]:
+    """Return the cells of ``info``'s row; those of its parents made once per tuple of them.
+
+    Spaces that share a list of parents share its tuple (see ``_inventory.describe``).
+    """
+    parents = info.parents
+    known = cells.get(id(parents))
+    if known is None or known[0] is not parents:  # held in ``cells``: an id names one tuple
+        alive = sum(alive for _, alive in parents)
+        known = (parents, f"{alive}/{len(parents)}", alive > 0)
+        if len(cells) >= 4096:  # bounded, whatever the spaces
+            cells.clear()
+        cells[id(parents)] = known
     return [
         info.namespace,
         info.key,
         format_bytes(info.size),
         relative_time(info.last_access, now),
-        f"{sum(alive for _, alive in info.parents)}/{len(info.parents)}",
-        info.status,
+        known[1],
+        "in use" if known[2] else info.status,
     ]
 
 
