@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
 import subprocess
@@ -44,17 +45,21 @@ def stderr_on_a_terminal(cmd: list[str], stdout: IO[bytes] | None = None) -> tup
     leader, follower = pty.openpty()
     proc = subprocess.Popen(cmd, stdout=stdout or subprocess.DEVNULL, stderr=follower)
     os.close(follower)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(leader)
-    return proc.wait(timeout=60), shown
+    return proc.wait(timeout=60), drain(leader)
+
+
+def drain(leader: int) -> bytes:
+    """Read what a pseudo-terminal's far end shows until it is closed; close ``leader``."""
+    shown = bytearray()
+    try:
+        while chunk := os.read(leader, 65536):
+            shown += chunk
+    except OSError as exc:  # the far end closed: Linux says EIO
+        if exc.errno != errno.EIO:
+            raise
+    finally:
+        os.close(leader)
+    return bytes(shown)
 
 
 def modules_after(code: str, cwd: Path) -> set[str]:

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import subprocess
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +21,7 @@ import pytest
 import scratchspaces
 from _depots import cache_store
 from _fills import file_writer, fill_artifact
+from _schema import check_schema
 from scratchspaces import artifacts, cache, cli
 
 SCRIPT = Path(sys.executable).with_name("scratchspaces")
@@ -64,9 +62,6 @@ COMMANDS: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
 LISTINGS = {("list",), ("artifacts", "list"), ("cache", "list"), ("config",)}
 DELETES = {("gc",), ("artifacts", "remove"), ("cache", "recycle"), ("delete",), ("clear",)}
 
-SNAKE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
-TIMES = {"last_access", "orphaned_since", "deleted_at", "started", "next_due"}
-
 
 def _fill(depot: Path, tmp_path: Path) -> dict[str, str]:
     """Make a depot with something of every kind; return what the command lines name."""
@@ -102,48 +97,6 @@ def _fill(depot: Path, tmp_path: Path) -> dict[str, str]:
     return {"hash": h, "loose": loose, "toml": str(toml), "tmp": str(tmp_path), "upload": upload}
 
 
-def _check(value: Any, where: str = "$") -> None:  # noqa: PLR0912 - one rule per branch
-    """Check the schema's rules on ``value`` and everything in it."""
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            _check(item, f"{where}[{i}]")
-        return
-    if not isinstance(value, dict):
-        return
-    for key, item in value.items():
-        at = f"{where}.{key}"
-        assert SNAKE.fullmatch(key), f"{at}: not a snake_case key"
-        assert key != "size", f"{at}: sizes are bytes"
-        assert not key.startswith("bound") or key == "bound_by", f"{at}: bindings are bound_by"
-        if key == "bytes":
-            assert type(item) is int, f"{at}: {item!r}"
-            assert item >= 0, at
-        elif key.endswith("_bytes"):
-            assert item is None or type(item) is int, f"{at}: {item!r}"
-        elif key == "path" or key.endswith("_path"):
-            assert isinstance(item, str), at
-            assert os.path.isabs(item), f"{at}: {item!r}"
-        elif key == "bound_by":
-            assert isinstance(item, list), at
-            for binding in item:
-                assert {"file", "name"} <= set(binding) <= {"file", "name", "through"}, at
-                assert os.path.isabs(binding["file"]), at
-        elif key == "dry_run":
-            assert type(item) is bool, at
-        elif key == "deleted":
-            assert isinstance(item, list), f"{at}: what was deleted, not a count"
-            assert all({"path", "bytes"} <= set(d) for d in item), at
-        elif key == "failed":
-            assert all(set(f) == {"path", "error"} for f in item), at
-        elif key in TIMES and item is not None:
-            assert isinstance(item, str), at
-            assert datetime.fromisoformat(item).utcoffset() is not None, f"{at}: {item!r}"
-        elif key == "status":
-            assert isinstance(item, str), at
-            assert item == item.lower(), at
-        _check(item, at)
-
-
 @pytest.mark.parametrize(("command", "args"), COMMANDS, ids=[" ".join(c + a) for c, a in COMMANDS])
 def test_json_follows_the_schema(
     command: tuple[str, ...], args: tuple[str, ...], depot: Path, tmp_path: Path
@@ -163,7 +116,7 @@ def test_json_follows_the_schema(
         assert {"dry_run", "deleted", "failed", "freed_bytes"} <= set(data)
         assert data["dry_run"] is ("--dry-run" in line)
         assert data["freed_bytes"] == sum(d["bytes"] for d in data["deleted"])
-    _check(data)
+    check_schema(data)
 
 
 def _commands_with_json(

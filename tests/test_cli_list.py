@@ -8,7 +8,6 @@ the command takes to start.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from _depots import write_access_log, write_orphanage
+from _processes import drain
 from scratchspaces.cli._output import relative_time
 
 SCRIPT = Path(sys.executable).with_name("scratchspaces")
@@ -233,18 +233,7 @@ def _stdout_on_a_terminal(command: list[str], columns: int) -> tuple[int, str]:
         )
     finally:
         os.close(follower)
-    drawn = bytearray()
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError as exc:  # the far end closed: Linux says EIO
-            if exc.errno != errno.EIO:
-                raise
-            break
-        if not chunk:
-            break
-        drawn += chunk
-    os.close(leader)
+    drawn = drain(leader)
     return proc.wait(60), drawn.decode(errors="replace")
 
 

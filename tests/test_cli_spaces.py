@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import scratchspaces
 from _depots import cache_store, use_depots
+from _processes import drain
 from _tmpfs import mounted
 
 if TYPE_CHECKING:
@@ -65,18 +66,7 @@ def on_a_terminal(args: list[str], answer: str) -> tuple[int, str, str]:
     finally:
         os.close(follower)
     os.write(leader, answer.encode())  # kept by the terminal until the command reads it
-    shown = bytearray()
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError as exc:  # the far end closed: Linux says EIO
-            if exc.errno != errno.EIO:
-                raise
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(leader)
+    shown = drain(leader)
     assert proc.stdout is not None
     out = proc.stdout.read().decode()
     proc.stdout.close()

@@ -20,13 +20,13 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
 
 import scratchspaces
+from _schema import check_schema
 from scratchspaces import _accesslog
 
 if sys.version_info >= (3, 11):
@@ -242,37 +242,9 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
 
 
-SNAKE = re.compile(r"[a-z][a-z0-9_]*")
-TIMES = {"last_access", "orphaned_since", "deleted_at"}
-
-
-def _check_json(value: object, where: str) -> None:
-    """Hold ``value`` to the rules of docs/json.md."""
-    if isinstance(value, list):
-        for item in value:
-            _check_json(item, where)
-        return
-    if not isinstance(value, dict):
-        return
-    for key, item in value.items():
-        at = f"{where}.{key}"
-        assert SNAKE.fullmatch(key), f"{at}: keys are snake_case"
-        assert key != "size", f"{at}: a size is 'bytes'"
-        if key == "bytes" or key.endswith("_bytes"):
-            assert isinstance(item, int), f"{at}: bytes are an integer"
-        if key in TIMES or key.endswith("_at"):
-            assert item is None or datetime.fromisoformat(item).utcoffset() is not None, at
-        if key in {"path", "file"}:
-            assert isinstance(item, str), at
-            assert item.startswith("/"), f"{at}: paths are absolute"
-        if key == "bound_by":
-            assert all({"file", "name"} <= set(b) for b in item), f"{at}: file and name"
-        _check_json(item, at)
-
-
 @pytest.mark.parametrize("block", _params("json"))
 def test_json_blocks_follow_the_schema(block: Block) -> None:
-    _check_json(json.loads(block.code), block.where)
+    check_schema(json.loads(block.code), block.where)
 
 
 def test_snippets_show_files_that_exist() -> None:
