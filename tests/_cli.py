@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scratchspaces import cli
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import pytest
 
 
@@ -28,6 +27,26 @@ def run_cli(
         text=True,
         input=stdin,
         check=False,
+    )
+
+
+SCRIPT = Path(sys.executable).with_name("scratchspaces")
+"""The console script of this environment, as users run it."""
+
+
+def run_script(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the console script with stdin not a terminal; never raise on failure."""
+    return subprocess.run(
+        [str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        cwd=cwd,
+        env=env,
+        check=False,
+        timeout=120,
     )
 
 

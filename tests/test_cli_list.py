@@ -11,30 +11,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from _cli import SCRIPT, run_script
 from _depots import write_access_log, write_orphanage
 from _processes import drain
 from scratchspaces.cli._output import relative_time
 
-SCRIPT = Path(sys.executable).with_name("scratchspaces")
 NAMES = ("manual/never", "pkg/big", "pkg/fresh", "pkg/old", "pkg/orphan")
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        check=False,
-        timeout=120,
-    )
 
 
 @pytest.fixture
@@ -76,19 +63,19 @@ def spaces(depot: Path, tmp_path: Path) -> dict[str, Path]:
 
 def listed(*args: str) -> list[str]:
     """Run ``list -q args``; return the ``namespace/key`` of each path printed, in order."""
-    done = run("list", "-q", *args)
+    done = run_script("list", "-q", *args)
     assert done.returncode == 0, done.stderr
     return ["/".join(Path(line).parts[-2:]) for line in done.stdout.splitlines()]
 
 
 def test_quiet_prints_only_paths(spaces: dict[str, Path]) -> None:
-    done = run("list", "-q")
+    done = run_script("list", "-q")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "".join(f"{spaces[n]}\n" for n in NAMES)
-    assert run("list", "pkg", "--quiet", "--sort", "size").stdout.splitlines()[0] == str(
+    assert run_script("list", "pkg", "--quiet", "--sort", "size").stdout.splitlines()[0] == str(
         spaces["pkg/big"]
     )
-    assert run("list", "-q", "--json").returncode == 2
+    assert run_script("list", "-q", "--json").returncode == 2
 
 
 @pytest.mark.parametrize(
@@ -147,7 +134,7 @@ def test_filter_and_limit(spaces: dict[str, Path], args: tuple[str, ...], names:
     "expr", ["bogus", "name=x", "size=1K", "size>lots", "status=dead", "accessed>6M", "status>1"]
 )
 def test_a_bad_filter_is_a_usage_error_naming_what_is_accepted(expr: str) -> None:
-    done = run("list", "--filter", expr)
+    done = run_script("list", "--filter", expr)
     assert done.returncode == 2
     assert done.stdout == ""
     last = done.stderr.splitlines()[-1]
@@ -160,14 +147,14 @@ def test_a_bad_filter_is_a_usage_error_naming_what_is_accepted(expr: str) -> Non
 
 def test_a_bad_limit_is_a_usage_error() -> None:
     for value in ("-1", "many"):
-        done = run("list", "--limit", value)
+        done = run_script("list", "--limit", value)
         assert done.returncode == 2
         assert f"invalid limit {value!r}" in done.stderr
 
 
 def test_the_table_says_times_as_people_do(spaces: dict[str, Path], depot: Path) -> None:
     for args in ((), ("--sort", "name")):  # streamed, and sorted
-        done = run("list", *args)
+        done = run_script("list", *args)
         assert done.returncode == 0, done.stderr
         header, *lines = done.stdout.splitlines()
         assert "LAST ACCESS" in header
@@ -184,7 +171,7 @@ def test_the_table_says_times_as_people_do(spaces: dict[str, Path], depot: Path)
             .rstrip()
             .endswith(f"orphaned since {datetime.now(timezone.utc) - timedelta(days=2):%Y-%m-%d}")
         )
-    none = run("list", "--filter", "size>1T")
+    none = run_script("list", "--filter", "size>1T")
     assert none.stdout == f"No scratch spaces in {depot} match.\n"
 
 
@@ -192,7 +179,7 @@ def test_json_keeps_iso_times_and_says_bytes(spaces: dict[str, Path]) -> None:
     for args in ((), ("--sort", "size")):
         rows = {
             f"{r['namespace']}/{r['key']}": r
-            for r in json.loads(run("list", "--json", *args).stdout)
+            for r in json.loads(run_script("list", "--json", *args).stdout)
         }
         assert set(rows) == set(NAMES)
         for row in rows.values():
@@ -216,7 +203,7 @@ def test_json_keeps_iso_times_and_says_bytes(spaces: dict[str, Path]) -> None:
             timezone.utc
         ) - timedelta(days=3)
         assert rows["manual/never"]["last_access"] is None
-    assert run("list", "--json", "--filter", "size>1T").stdout == "[]\n"
+    assert run_script("list", "--json", "--filter", "size>1T").stdout == "[]\n"
 
 
 LONG_NAMESPACE = "a-namespace-much-wider-than-a-narrow-terminal"
@@ -246,7 +233,7 @@ def test_no_key_is_cut_short_on_a_narrow_terminal(depot: Path, args: tuple[str, 
     assert LONG_KEY in drawn
     assert LONG_NAMESPACE in drawn
     assert "…" not in drawn
-    piped = run("list", *args, env={**os.environ, "COLUMNS": "40"})
+    piped = run_script("list", *args, env={**os.environ, "COLUMNS": "40"})
     assert LONG_KEY in piped.stdout
 
 

@@ -12,11 +12,11 @@ import errno
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import scratchspaces
+from _cli import SCRIPT, run_script
 from _depots import cache_store, use_depots
 from _processes import drain
 from _tmpfs import mounted
@@ -26,26 +26,12 @@ if TYPE_CHECKING:
 
     from scratchspaces._identity import PkgSpec
 
-SCRIPT = Path(sys.executable).with_name("scratchspaces")
 REPORT_KEYS = ["dry_run", "deleted", "failed", "freed_bytes"]
-
-
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the console script with stdin not a terminal; never raise on failure."""
-    return subprocess.run(
-        [str(SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        cwd=cwd,
-        check=False,
-        timeout=120,
-    )
 
 
 def report(*args: str) -> dict[str, Any]:
     """Run a command with ``--json``; check it printed one report and return it."""
-    done = run(*args, "--json")
+    done = run_script(*args, "--json")
     assert done.returncode == 0, done.stderr
     data: dict[str, Any] = json.loads(done.stdout)
     assert list(data) == REPORT_KEYS
@@ -86,26 +72,26 @@ def space(key: str, pkg: PkgSpec, size: int = 0) -> Path:
 def test_delete_says_what_it_deleted_and_its_size(depot: Path) -> None:
     gone = space("cache", "mypkg", 2048)
     kept = space("other", "mypkg")
-    done = run("delete", "cache", "--pkg", "MyPkg")
+    done = run_script("delete", "cache", "--pkg", "MyPkg")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "Deleted scratch space mypkg/cache (2.0 KiB).\n"
     assert done.stderr == ""
     assert not gone.exists()
     assert kept.exists()
 
-    again = run("delete", "cache", "--pkg", "mypkg")
+    again = run_script("delete", "cache", "--pkg", "mypkg")
     assert again.returncode == 0, again.stderr
     assert again.stdout == f"No scratch space mypkg/cache in {depot}; nothing to delete.\n"
 
     shared = space("shared", scratchspaces.GLOBAL, 10)
-    done = run("delete", "shared", "--global")
+    done = run_script("delete", "shared", "--global")
     assert done.stdout == "Deleted scratch space _global/shared (10 B).\n"
     assert not shared.exists()
 
 
 def test_delete_dry_run_deletes_nothing(depot: Path) -> None:
     kept = space("cache", "mypkg", 1536)
-    done = run("delete", "cache", "--pkg", "mypkg", "--dry-run")
+    done = run_script("delete", "cache", "--pkg", "mypkg", "--dry-run")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "Would delete scratch space mypkg/cache (1.5 KiB).\n"
     assert (kept / "data").stat().st_size == 1536
@@ -125,7 +111,7 @@ def test_delete_dry_run_deletes_nothing(depot: Path) -> None:
         "freed_bytes": 1536,
     }
     assert kept.exists()
-    nothing = run("delete", "nope", "--pkg", "mypkg", "--dry-run")
+    nothing = run_script("delete", "nope", "--pkg", "mypkg", "--dry-run")
     assert nothing.stdout == f"No scratch space mypkg/nope in {depot}; nothing to delete.\n"
 
 
@@ -157,12 +143,12 @@ def test_the_librarys_own_namespace_is_out_of_reach_even_for_a_dry_run(depot: Pa
         ["clear", "scratchspaces", "--dry-run"],
         ["clear", "scratchspaces", "--yes"],
     ):
-        done = run(*args)
+        done = run_script(*args)
         assert done.returncode == 1, args
         assert done.stdout == ""
         assert len(done.stderr.splitlines()) == 1, done.stderr
         assert "the library's own spaces" in done.stderr
-    done = run("clear", "--yes")
+    done = run_script("clear", "--yes")
     assert done.stdout == f"No scratch spaces in {depot}; nothing to delete.\n"
     assert (store / "ab").is_dir()
 
@@ -175,7 +161,7 @@ def test_what_cannot_be_deleted_is_one_error_line_and_exit_1(
         use_depots(monkeypatch, depot)
         kept = space("cache", "mypkg", 100)
         with fs.read_only_for():
-            done = run("delete", "cache", "--pkg", "mypkg")
+            done = run_script("delete", "cache", "--pkg", "mypkg")
             assert done.returncode == 1
             assert done.stdout == ""
             [line] = done.stderr.splitlines()
@@ -183,7 +169,7 @@ def test_what_cannot_be_deleted_is_one_error_line_and_exit_1(
             assert "it is still there" in line
             assert os.strerror(errno.EROFS) in line
 
-            failed = run("delete", "cache", "--pkg", "mypkg", "--json")
+            failed = run_script("delete", "cache", "--pkg", "mypkg", "--json")
             assert failed.returncode == 1
             data = json.loads(failed.stdout)
             assert data["deleted"] == []
@@ -202,24 +188,25 @@ def test_clearing_a_namespace_without_a_terminal_needs_yes(depot: Path) -> None:
     spaces = [space("a", "mypkg", 1024), space("b", "mypkg", 1024)]
     shared = space("shared", scratchspaces.GLOBAL, 1)
     for args in (["clear", "mypkg"], ["clear", "--global"], ["clear", "mypkg", "--json"]):
-        refused = run(*args)
+        refused = run_script(*args)
         assert refused.returncode == 2, args
         assert refused.stdout == ""
         [line] = refused.stderr.splitlines()
         assert "without --yes (stdin is not a terminal)" in line
     assert all(s.exists() for s in [*spaces, shared])
     assert (
-        "refusing to delete 2 scratch spaces (2.0 KiB) of mypkg in " in run("clear", "mypkg").stderr
+        "refusing to delete 2 scratch spaces (2.0 KiB) of mypkg in "
+        in run_script("clear", "mypkg").stderr
     )
 
-    done = run("clear", "mypkg", "--yes")
+    done = run_script("clear", "mypkg", "--yes")
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"Deleted 2 scratch spaces (2.0 KiB) of mypkg in {depot}.\n"
     assert not any(s.exists() for s in spaces)
-    done = run("clear", "--global", "--yes")
+    done = run_script("clear", "--global", "--yes")
     assert done.stdout == f"Deleted 1 scratch space (1 B) of _global in {depot}.\n"
     assert not shared.exists()
-    nothing = run("clear", "mypkg")  # nothing to delete: nothing to ask
+    nothing = run_script("clear", "mypkg")  # nothing to delete: nothing to ask
     assert nothing.returncode == 0, nothing.stderr
     assert nothing.stdout == f"No scratch spaces of mypkg in {depot}; nothing to delete.\n"
 
@@ -241,7 +228,7 @@ def test_clearing_a_namespace_asks_on_a_terminal(depot: Path) -> None:
 def test_clear_dry_run_says_what_would_go_and_deletes_nothing(depot: Path) -> None:
     a = space("a", "mypkg", 1024)
     b = space("b", "other", 2048)
-    done = run("clear", "mypkg", "--dry-run")  # no terminal, no --yes: nothing is deleted
+    done = run_script("clear", "mypkg", "--dry-run")  # no terminal, no --yes: nothing is deleted
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "would delete mypkg/a (1.0 KiB)",
@@ -285,7 +272,7 @@ def test_clear_reports_what_it_deleted_and_what_is_still_there(
     with mounted(depot / "scratchspaces" / "stuck", size=2**20) as stuck:
         kept = space("k", "stuck", 20)
         stuck.remount(read_only=True)
-        done = run("clear", "--yes", "--json")
+        done = run_script("clear", "--yes", "--json")
         assert done.returncode == 1
         data = json.loads(done.stdout)
         assert data["deleted"] == [
@@ -310,36 +297,36 @@ def test_the_depot_option_makes_a_depot_the_user_depot(tmp_path: Path, depot: Pa
     """Two depots: the variable names one, ``--depot`` the other, and only it is touched."""
     mine = space("k", "mypkg", 10)
     other = tmp_path / "other"
-    made = run("--depot", str(other), "path", "k", "--pkg", "mypkg")
+    made = run_script("--depot", str(other), "path", "k", "--pkg", "mypkg")
     assert made.returncode == 0, made.stderr
     theirs = other / "scratchspaces" / "mypkg" / "k"
     assert made.stdout == f"{theirs}\n"
     (theirs / "data").write_bytes(b"y" * 30)
 
-    assert run("--depot", str(other), "list", "-q").stdout == f"{theirs}\n"
-    assert run("list", "-q").stdout == f"{mine}\n"
-    listed = json.loads(run("--depot", str(other), "list", "--json").stdout)
+    assert run_script("--depot", str(other), "list", "-q").stdout == f"{theirs}\n"
+    assert run_script("list", "-q").stdout == f"{mine}\n"
+    listed = json.loads(run_script("--depot", str(other), "list", "--json").stdout)
     assert [(r["path"], r["bytes"], r["status"]) for r in listed] == [(str(theirs), 30, "in use")]
     assert (other / "logs").is_dir()  # its own access log recorded the space
-    du = json.loads(run("--depot", str(other), "du", "--json").stdout)
+    du = json.loads(run_script("--depot", str(other), "du", "--json").stdout)
     assert du["total_bytes"] == 30
 
-    relative = run("--depot", "other", "delete", "k", "--pkg", "mypkg", cwd=tmp_path)
+    relative = run_script("--depot", "other", "delete", "k", "--pkg", "mypkg", cwd=tmp_path)
     assert relative.stdout == "Deleted scratch space mypkg/k (30 B).\n"
     assert not theirs.exists()
     assert (mine / "data").is_file()  # the depot of the variable is untouched
-    gone = run("--depot", str(other), "clear", "--yes")
+    gone = run_script("--depot", str(other), "clear", "--yes")
     assert gone.stdout == f"No scratch spaces in {other}; nothing to delete.\n"
     assert mine.exists()
 
 
 def test_a_depot_option_that_cannot_be_a_depot_is_a_usage_error(tmp_path: Path) -> None:
     for value in ("", f"a{os.pathsep}b"):
-        done = run("--depot", value, "list")
+        done = run_script("--depot", value, "list")
         assert done.returncode == 2
         assert "--depot" in done.stderr.splitlines()[-1]
     file = tmp_path / "a-file"
     file.write_text("x")
-    done = run("--depot", str(file), "list")
+    done = run_script("--depot", str(file), "list")
     assert done.returncode == 1
     assert "not a directory" in done.stderr
