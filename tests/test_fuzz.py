@@ -714,7 +714,7 @@ WHY = {
     "access-bad-utf8-parent": "invalid UTF-8 in a parent's path is read as U+FFFD, a parent "
     "that does not exist; gc(0) deletes space data",
     "access-year-one": "a record of the right shape at local time 0001-01-01T00:00:00: the "
-    "fast reader keeps it naive (the slow one takes it as UTC) and _inventory.summarize "
+    "fast reader keeps it naive (the slow one takes it as UTC) and _summary.summarize "
     "calls .timestamp() on it: ValueError 'year 0 is out of range' from gc and list",
     "artifacts-nul-last": "the last record NUL-filled: parse_toml strips NULs, so the chunk "
     "before it parses whole and nothing counts as damaged; gc(0) deletes the artifact the "

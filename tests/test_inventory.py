@@ -23,7 +23,7 @@ import scratchspaces
 from _cli import cli_output, run_cli
 from _depots import cache_entries, cache_store, write_access_log
 from _fills import DATASET, file_writer, fill_artifact, writer
-from scratchspaces import _accesslog, _inventory, artifacts, cache
+from scratchspaces import _accesslog, _inventory, _summary, artifacts, cache
 from scratchspaces.cache import _store
 from scratchspaces.cli import _depot as _cli_depot
 from scratchspaces.cli import _output
@@ -92,7 +92,7 @@ def test_spaces_share_a_list_of_parents_and_one_that_gains_a_parent_gets_its_own
             (b, T0 - timedelta(hours=1), [p]),
         ],
     )
-    spaces = _inventory.summarize(str(depot)).spaces
+    spaces = _summary.summarize(str(depot)).spaces
     assert list(spaces[str(a)].parents) == [p, q]
     assert list(spaces[str(b)].parents) == [p]  # not changed through a's
     assert spaces[str(b)].parents is spaces[str(c)].parents
@@ -173,7 +173,7 @@ def test_a_stamp_named_for_a_logged_parent_is_dated_not_opened(
         return real(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", spy)
-    summary = _inventory.summarize(str(depot))
+    summary = _summary.summarize(str(depot))
     monkeypatch.undo()
     logged = _accesslog.stamp_name(parent)
     assert logged not in opened
@@ -181,7 +181,7 @@ def test_a_stamp_named_for_a_logged_parent_is_dated_not_opened(
     assert list(summary.spaces[str(space)].parents) == [parent, lost]
     assert summary.spaces[str(space)].latest == T0 + timedelta(days=1)
     assert {name for name, _ in summary.stamps[str(space)]} == set(stamps)
-    assert _inventory.summarize(str(depot), keep_stamps=False).stamps == {}
+    assert _summary.summarize(str(depot), keep_stamps=False).stamps == {}
 
 
 # --- the command line: list ------------------------------------------------------------------

@@ -160,8 +160,12 @@ def test_writers_and_gc_loops_without_locks_lose_nothing(
         if not (space / f"w{w}-{i}").exists()
     ]
     assert missing == [], f"{len(missing)} files lost over {runs} gc runs, first: {missing[:3]}"
-    # Nothing recorded lost: once gc has condensed (the stamps back into the log), every
-    # pair a writer was returned is in the log.
+    # Nothing recorded lost: every pair a writer was returned is in a stamp, if not in
+    # the log. A gc reads the stamps its journal noted, and a space's stamps before it
+    # judges that space on the log alone; with no journal it reads them all, and then
+    # every pair is in the log. (A gc whose rewrite another gc's overwrote may have
+    # forgotten the note of a stamp whose record is not in the log any more.)
+    shutil.rmtree(depot / "logs" / "scratch_usage.new")
     scratchspaces.gc()
     logged = {(r.key, p) for r in access_log(depot) for p in r.parents}
     lost = [(space, str(parents[w])) for w, space in returned]

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import scratchspaces
 from _depots import snapshot
 from _fills import dataset, file_writer
-from scratchspaces import _accesslog, _condense, _inventory, _records, cache
+from scratchspaces import _accesslog, _condense, _journal, _records, _summary, cache
 from scratchspaces.artifacts import _usage
 
 if TYPE_CHECKING:
@@ -193,10 +193,10 @@ def test_a_log_that_only_looks_condensed_is_condensed(
     log = depot / "logs" / "scratch_usage.toml"
     condensed = log.read_bytes()
     assert len(_records_of(condensed)) >= 3  # two spaces, and a binding file's space
-    assert _inventory.summarize(str(depot)).condensed
+    assert _summary.summarize(str(depot)).condensed
     log.write_bytes(_LOOKS_CONDENSED[change](condensed))
     assert log.read_bytes() != condensed
-    assert not _inventory.summarize(str(depot)).condensed
+    assert not _summary.summarize(str(depot)).condensed
     scratchspaces.gc()
     assert log.read_bytes() == condensed
 
@@ -208,7 +208,9 @@ def test_a_stamp_newer_than_its_record_is_written(depot: Path, tmp_path: Path) -
     stamps = [p for p in (depot / "logs" / "scratch_usage.d").rglob("*") if p.is_file()]
     later = stamps[0].stat().st_mtime + 3600
     os.utime(stamps[0], (later, later))
-    assert not _inventory.summarize(str(depot)).condensed
+    folders = stamps[0].parent.relative_to(depot / "logs" / "scratch_usage.d").as_posix()
+    _journal.note(str(stamps[0]), _accesslog.journal_dir(str(depot)), folders)  # as a writer
+    assert not _summary.summarize(str(depot)).condensed
     scratchspaces.gc()
     assert f"time = {_records.format_time(later)}\n".encode() in log.read_bytes()
-    assert _inventory.summarize(str(depot)).condensed
+    assert _summary.summarize(str(depot)).condensed

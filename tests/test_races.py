@@ -24,7 +24,7 @@ from _depots import cache_entries, cache_store, check_cache_entry, temporaries
 from _git import blob_sha256
 from _http import Server
 from _processes import running
-from scratchspaces import _inventory, cache
+from scratchspaces import _summary, cache
 from scratchspaces.cache import _bindings
 from scratchspaces.errors import ArtifactNotFound
 
@@ -130,7 +130,7 @@ def test_gc_in_a_loop_never_takes_a_space_being_created(depot: Path) -> None:
                 proc.kill()
                 proc.join()
     assert [p.exitcode for p in [collector, *creators]] == [0] * 5
-    summary = _inventory.summarize(str(depot))
+    summary = _summary.summarize(str(depot))
     for worker in range(4):
         for i in range(40):
             space = depot / "scratchspaces" / "racers" / f"w{worker}-{i}"

@@ -10,7 +10,8 @@ an environment), in the record-log format of :mod:`._records`::
 At most one record per (space, parent) per 24 hours, across processes. Reading the log
 on every process start would cost more as the log grows, so each recorded pair leaves a
 stamp, ``logs/scratch_usage.d/<namespace>/<key>/<parent's stamp name>``, holding the
-parent's path: gc reads stamps as records too (see :mod:`._stamps`). The warm path
+parent's path: gc reads stamps as records too (see :mod:`._stamps`), those the journal
+``logs/scratch_usage.new`` notes as written since it last read them. The warm path
 costs one ``stat`` of the space and one of its stamp, takes no lock and imports nothing.
 Only when a pair is new or stale does ``get_scratch`` take the log's lock (the lock gc
 condenses under), create the space and append the record. gc removes the stamps of the
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 LOG_NAME = "scratch_usage.toml"
 STAMPS_NAME = "scratch_usage.d"
+JOURNAL_NAME = "scratch_usage.new"
 LOCK_NAME = "scratch_usage.lock"
 LOCK_TIMEOUT = 30.0
 DAY = 24 * 60 * 60
@@ -73,6 +75,11 @@ def stamps_dir(depot: str) -> str:
     return os.path.join(logs_dir(depot), STAMPS_NAME)
 
 
+def journal_dir(depot: str) -> str:
+    """Return the folder noting the folders of stamps written since gc last read them."""
+    return os.path.join(logs_dir(depot), JOURNAL_NAME)
+
+
 def stamp_path(depot: str, namespace: str, key: str, parent: str) -> str:
     """Return the stamp file recording that (space, parent) is in the log."""
     return os.path.join(stamps_dir(depot), namespace, key, stamp_name(parent))
@@ -109,7 +116,10 @@ def ensure_space(depot: str, namespace: str, key: str, parent: str) -> Path:
             _recorded[memo] = (when, path)
             return path
     try:
-        _recorded[memo] = (_record(depot, space, stamp, parent, now), path)
+        _recorded[memo] = (
+            _record(depot, space, stamp, parent, now, folders=f"{namespace}/{key}"),
+            path,
+        )
     except Exception as exc:  # noqa: BLE001 - tracking must never fail the caller
         from . import _fs  # noqa: PLC0415 - creating is not on the warm path
         from ._warn import warn_once  # noqa: PLC0415 - failures only
@@ -124,8 +134,11 @@ def ensure_space(depot: str, namespace: str, key: str, parent: str) -> Path:
     return path
 
 
-def _record(depot: str, space: str, stamp: str, parent: str, now: float) -> float:
-    """Create ``space`` and append its record unless stamped; return the record's time."""
+def _record(depot: str, space: str, stamp: str, parent: str, now: float, *, folders: str) -> float:
+    """Create ``space`` and append its record unless stamped; return the record's time.
+
+    ``folders``: those of its stamp below the stamps folder, as the journal notes them.
+    """
     os.makedirs(logs_dir(depot), exist_ok=True)
     from filelock import Timeout  # noqa: PLC0415 - only on the slow path
 
@@ -140,7 +153,12 @@ def _record(depot: str, space: str, stamp: str, parent: str, now: float) -> floa
             if when is not None:
                 return when
             _records.append_stamped(
-                log_path(depot), stamp, format_record(space, now, [parent]), now, content=parent
+                log_path(depot),
+                stamp,
+                format_record(space, now, [parent]),
+                now,
+                content=parent,
+                journal=(journal_dir(depot), folders),
             )
             # Where locks hold on one machine only, a gc elsewhere may have taken the space
             # for an orphan as it was recorded: it is there, empty at worst, when returned.

@@ -10,13 +10,13 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from . import _accesslog, _depot, _logformat, _stamps
+from . import _accesslog, _depot, _journal, _logformat, _stamps
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import datetime
 
-    from ._inventory import LogSummary
+    from ._summary import LogSummary
 
 
 def write_log(depot: str, log: dict[str, tuple[datetime, list[str]]]) -> None:
@@ -68,3 +68,16 @@ def prune_stamps(
         if drop and space.startswith(prefix):
             doomed[tuple(space[len(prefix) :].split(os.sep))] = drop
     _stamps.remove(_accesslog.stamps_dir(depot), 2, doomed, time.time(), left)
+
+
+def forget_journal(depot: str, summary: LogSummary) -> None:
+    """Forget the journal's notes ``summary`` read, now that the log holds their stamps.
+
+    A journal that was missing is made: the stamps were all read, and from now on the
+    journal notes each one written.
+    """
+    journal = _accesslog.journal_dir(depot)
+    if summary.journal is None:
+        os.makedirs(journal, exist_ok=True)
+    else:
+        _journal.forget(journal, summary.journal.notes, time.time())

@@ -28,7 +28,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from . import _accesslog, _collect, _condense, _depot, _fs, _inventory, _locks, _owners, _stamps
+from . import (
+    _accesslog,
+    _collect,
+    _condense,
+    _depot,
+    _fs,
+    _inventory,
+    _locks,
+    _summary,
+    _trashing,
+)
 from ._collect import GCReport
 from ._depot import TRASH_DIR
 
@@ -48,9 +58,9 @@ class _Rules:
 
 @dataclass
 class _SpacePlan(_collect.Plan):
-    log: dict[str, tuple[_inventory.SpaceLog, list[str]]] = field(default_factory=dict)
+    log: dict[str, tuple[_summary.SpaceLog, list[str]]] = field(default_factory=dict)
     """The condensed access log to write: space -> (what the log said, parents alive)."""
-    latest: dict[str, _inventory.SpaceLog | None] = field(default_factory=dict)
+    latest: dict[str, _summary.SpaceLog | None] = field(default_factory=dict)
     """Every space on disk -> what the log says of it (None: never recorded)."""
     spare: set[str] = field(default_factory=set)
     """Spaces damaged records may name: judged on nothing, the size cap's included."""
@@ -68,14 +78,33 @@ def _over_age(plan: _SpacePlan, rules: _Rules, spare: set[str]) -> set[str]:
 
 def _plan(
     depot: str, rules: _Rules, grace: _collect.Grace
-) -> tuple[_SpacePlan, _inventory.LogSummary]:
+) -> tuple[_SpacePlan, _summary.LogSummary]:
     """Condense the log and decide every space's fate; change nothing."""
     # The log and the stamps before the spaces: a space recorded while gc runs was
     # created before its stamp, so whatever stamp was read names a space that is listed.
-    summary = _inventory.summarize(depot)
+    summary = _summary.summarize(depot)
+    on_disk = [path for path, _namespace, _key in _inventory.spaces_on_disk(depot)]
+    plan, risky = _judge(summary, on_disk, rules, grace)
+    # A space about to lose a parent, or its record, is judged on its stamps too: the
+    # journal may not have noted a stamp whose record the log lost.
+    risky += [p for p in summary.spaces if p not in plan.latest]  # records of spaces gone
+    read = _summary.read_stamps_of(depot, summary, risky)
+    if read is not summary:
+        summary = read
+        plan, _ = _judge(summary, on_disk, rules, grace)
+    return plan, summary
+
+
+def _judge(
+    summary: _summary.LogSummary, on_disk: list[str], rules: _Rules, grace: _collect.Grace
+) -> tuple[_SpacePlan, list[str]]:
+    """Decide every space's fate on ``summary``; return the plan, and the spaces at risk.
+
+    At risk: those that lose a recorded parent, or are not kept by one, or are too old.
+    """
     plan = _SpacePlan()
     doomed: set[str] = set()
-    on_disk = [path for path, _namespace, _key in _inventory.spaces_on_disk(depot)]
+    risky: list[str] = []
     # A damaged record whose key was lost, or names no space (the damage may have changed
     # it), could have named any space: none is judged on it.
     hidden = summary.unknown or not summary.damaged <= set(on_disk)
@@ -89,9 +118,13 @@ def _plan(
         if recorded is not None:
             plan.log[path] = (recorded, alive)
             every_parent = every_parent and len(alive) == len(recorded.parents)
+        if recorded is None or len(alive) != len(recorded.parents):
+            risky.append(path)
         if not alive and grace.judge(plan, path, damaged=path in spare):
             doomed.add(path)
-    doomed |= _over_age(plan, rules, spare)
+    old = _over_age(plan, rules, spare)
+    risky += old
+    doomed |= old
     plan.spare = spare
     plan.settle(plan.latest, doomed)
     for path in plan.delete:
@@ -99,54 +132,7 @@ def _plan(
     # The log condensed is the log read when it keeps every space it records, with all
     # its parents, and the log read was condensed already.
     plan.unchanged = summary.condensed and every_parent and len(plan.log) == len(summary.spaces)
-    return plan, summary
-
-
-def _stamps_of(depot: str, space: str) -> str:
-    rel = os.path.relpath(space, os.path.join(depot, _depot.SPACES_DIR))
-    return os.path.join(_accesslog.stamps_dir(depot), rel)
-
-
-def _recorded_since(depot: str, space: str, summary: _inventory.LogSummary, now: float) -> bool:
-    """Whether ``space`` was recorded since gc read the stamps, or is being recorded.
-
-    Where locks exclude, nothing can be; where they hold on one machine only, a process
-    elsewhere may be recording the space gc is about to delete, and its stamp says so.
-    """
-    seen = summary.stamps.get(space, [])
-    for stamp in _stamps.walk(_stamps_of(depot, space), 0):
-        if stamp.temporary:
-            if not _owners.abandoned(stamp.name, stamp.changed, now):
-                return True
-        elif (stamp.name, stamp.mtime) not in seen:
-            return True
-    return False
-
-
-def _delete(
-    depot: str,
-    plan: _SpacePlan,
-    doomed: list[str],
-    sweep: _collect.Sweep,
-    summary: _inventory.LogSummary,
-) -> None:
-    """Move ``doomed`` into the trash, but none recorded since it was judged.
-
-    Checked before each move and again after it: a space recorded in between is put back.
-    """
-    now = time.time()
-    spaces = [p for p in doomed if p in plan.latest]
-    artifacts = [p for p in doomed if p not in plan.latest]
-    for path in spaces:
-        if _recorded_since(depot, path, summary, now):
-            continue
-        sweep.move([path])
-        trash = sweep.moved.get(path)
-        if trash is not None and trash != path and _recorded_since(depot, path, summary, now):
-            with contextlib.suppress(OSError):  # recreated and written to already: it stays new
-                os.rename(trash, path)
-                del sweep.moved[path]
-    sweep.move(artifacts)
+    return plan, risky
 
 
 def _tidy(depot: str, holding: set[str]) -> None:
@@ -192,7 +178,7 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, user: bool) -> GCRepo
         bound = artifacts.plan(depot, grace) if user else artifacts.ArtifactPlan()
         doomed = plan.delete + bound.delete
         if not dry_run:
-            _delete(depot, plan, doomed, sweep, summary)
+            _trashing.move(depot, plan.latest, doomed, sweep, summary)
             # What was put back is kept; its record is in its stamp, read by the next gc.
             doomed = [p for p in doomed if p in sweep.moved or p not in plan.latest]
             # Every write may fail (a full disk): what was moved is still removed below.
@@ -208,6 +194,8 @@ def _gc_depot(depot: str, rules: _Rules, *, dry_run: bool, user: bool) -> GCRepo
                 log = {p: (entry.latest, alive) for p, (entry, alive) in plan.log.items()}
                 sweep.attempt("the access log", _condense.write_log, depot, log)
                 del log
+            if not sweep.unwritten:  # what the stamps noted is in the log now
+                sweep.attempt("the stamps' journal", _condense.forget_journal, depot, summary)
             orphans = {**plan.orphanage, **bound.orphanage}
             sweep.attempt("the orphanage", _collect.write_orphanage, orphanage, orphans)
             holding = {
@@ -254,7 +242,7 @@ def _cap(
     now: datetime,
     *,
     plan: _SpacePlan,
-    summary: _inventory.LogSummary,
+    summary: _summary.LogSummary,
     gone: set[str],
     dry_run: bool,
 ) -> GCReport:
@@ -275,7 +263,7 @@ def _cap(
     artifacts = [u for u in chosen if u.kind == "artifact"]
     if chosen and not dry_run:
         with _accesslog.log_lock(depot, GC_LOCK_TIMEOUT):
-            _delete(depot, plan, spaces, sweep, summary)
+            _trashing.move(depot, plan.latest, spaces, sweep, summary)
             sweep.move(u.path for u in artifacts if _evict.mtime(u.path) == u.used)
     sizes = {u.path: u.size for u in chosen}
     deleted = sweep.finish(spaces + [u.path for u in artifacts], sizes)

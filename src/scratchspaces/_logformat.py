@@ -100,15 +100,23 @@ def append(path: str, data: bytes) -> None:
 
 
 def append_stamped(
-    log: str, stamp: str, data: bytes, now: float, *, content: str, always: bool = False
+    log: str,
+    stamp: str,
+    data: bytes,
+    now: float,
+    *,
+    content: str,
+    always: bool = False,
+    journal: tuple[str, str] | None = None,
 ) -> None:
     """Append the record ``data`` to ``log``, leaving ``stamp`` (recording ``content``) at ``now``.
 
-    See :mod:`._stamps`. ``always``: append even if the stamp cannot be made.
+    See :mod:`._stamps`. ``always``: append even if the stamp cannot be made;
+    ``journal``: where to note the stamp, and its folders.
     """
     from . import _stamps  # noqa: PLC0415 - writing is not on the warm path
 
-    _stamps.write(lambda: append(log, data), stamp, content, now, always=always)
+    _stamps.write(lambda: append(log, data), stamp, content, now, always=always, journal=journal)
 
 
 def holds(path: str, data: bytes) -> bool:

@@ -15,6 +15,14 @@ costs no record (else every process start would append one), a crash before the 
 leaves only a temporary a collector removes once stale, and a fresh stamp is always a
 whole one.
 
+A collector need not walk every stamp each time: each stamp, once in place, is noted in
+a *journal*, a folder of small files each naming the folder of stamps it was written in.
+A collector reads the stamps of the folders the journal names, and forgets those notes
+once its log is written: a stamp not noted since was read by an earlier collector, or
+says what the log says. Where the log may have lost a record (it is damaged, missing, or
+the journal is), every stamp is read again; a collector about to drop a record reads
+that space's stamps whatever the journal says.
+
 Stamps are read and removed through directory descriptors opened without following
 links: a stamps folder that is a link, in a depot other users can write to, is neither
 read nor emptied.
@@ -27,11 +35,11 @@ import os
 import stat
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import _owners
+from . import _journal, _owners
 from ._folders import FOLDER, Folder
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     Known = Callable[[tuple[str, ...]], Mapping[str, str]]
     """folders -> what the caller knows its stamps record, by stamp name."""
@@ -41,12 +49,21 @@ MAX_STAMP = 1 << 16
 
 
 def write(
-    log_append: Callable[[], None], stamp: str, content: str, now: float, *, always: bool
+    log_append: Callable[[], None],
+    stamp: str,
+    content: str,
+    now: float,
+    *,
+    always: bool,
+    journal: tuple[str, str] | None = None,
 ) -> None:
     """Leave ``stamp`` recording ``content`` at ``now`` around ``log_append()``.
 
     ``always``: append even if the stamp cannot be made (a binding must be recorded; the
-    stamp only saves records that are not needed).
+    stamp only saves records that are not needed). ``journal``: (the journal's folder,
+    the stamp's folders below the stamps folder, ``/``-joined) to note the stamp in once
+    it is in place; a stamp that cannot be noted is removed (its record was appended: it
+    is made again by the next process).
     """
     tmp: str | None = None
     try:
@@ -60,6 +77,8 @@ def write(
             os.utime(tmp, (now, now))
             os.replace(tmp, stamp)
             tmp = None
+            if journal is not None:
+                _journal.note(stamp, *journal)
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):
@@ -74,22 +93,13 @@ def _begin(stamp: str, content: str) -> str:
         try:
             os.makedirs(os.path.dirname(stamp), exist_ok=True)
             tmp = _owners.temporary_name(stamp)
-            _write_new(tmp, content.encode("utf-8", "surrogatepass"))
+            _journal.write_new(tmp, content.encode("utf-8", "surrogatepass"))
+            os.utime(tmp, (0, 0))
         except FileNotFoundError:
             if not attempts:
                 raise
             continue  # a collector removed the folder as it was emptied: make it again
         return tmp
-
-
-def _write_new(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
-    try:
-        if os.write(fd, data) != len(data):
-            raise OSError(f"short write to {path} (disk full?)")
-    finally:
-        os.close(fd)
-    os.utime(path, (0, 0))
 
 
 class Stamp(NamedTuple):
@@ -175,6 +185,32 @@ def _files(
     if not entries and below:
         left.empty.append(below)  # of what it was listed for: an empty one, perhaps
     return found
+
+
+def walk_folders(
+    root: str,
+    folders: Iterable[tuple[str, ...]],
+    *,
+    known: Known | None = None,
+    left: Leftovers | None = None,
+) -> Iterator[Stamp]:
+    """Yield the stamps in ``folders`` below ``root`` (see :func:`walk`), never through a link."""
+    left = Leftovers([], []) if left is None else left
+    top = Folder.open(root)
+    if top is None:
+        return
+    try:
+        for below in sorted(folders):
+            folder = Folder.open_below(top, below)
+            if folder is None:
+                continue
+            try:
+                yield from _files(folder, below, left, True if known is None else known)
+            finally:
+                if folder is not top:
+                    folder.close()
+    finally:
+        top.close()
 
 
 def _stamps(root: str, depth: int, left: Leftovers, known: Known | bool) -> Iterator[Stamp]:

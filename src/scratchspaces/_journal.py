@@ -1,0 +1,110 @@
+"""The stamps' journal: which folders of stamps were written since a collector read them.
+
+A collector need not read every stamp each time (see :mod:`._stamps`): each stamp, once
+in place, is noted here, in a file of its own naming the stamp's folders, and the
+collector reads the stamps of the folders noted. It forgets exactly the notes it read,
+once its log holds what their stamps say: a note written since stays for the next.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import NamedTuple
+
+from . import _owners
+from ._folders import Folder
+
+MAX_NOTE = 1 << 16
+"""A note holds two folder names; anything longer is not ours and is not read."""
+
+
+def write_new(path: str, data: bytes) -> None:
+    """Write ``data`` to a new file at ``path`` (an error if it exists) in one ``write``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+    try:
+        if os.write(fd, data) != len(data):
+            raise OSError(f"short write to {path} (disk full?)")
+    finally:
+        os.close(fd)
+
+
+def note(stamp: str, journal: str, folders: str) -> None:
+    """Note in ``journal`` that a stamp was written in ``folders``; else remove ``stamp``.
+
+    Each note is a file of its own, under a new name (written beside it, then renamed):
+    a collector forgets exactly the notes it read, never one written since.
+    """
+    tmp: str | None = None
+    try:
+        os.makedirs(journal, exist_ok=True)
+        path = os.path.join(journal, os.urandom(8).hex())
+        tmp = _owners.temporary_name(path)
+        write_new(tmp, os.fsencode(folders))
+        os.rename(tmp, path)
+        tmp = None
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(stamp)  # a stamp no collector would read: as if never written
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+class Journal(NamedTuple):
+    """What a journal noted: the folders of stamps written since it was last forgotten."""
+
+    folders: set[tuple[str, ...]]
+    notes: list[str]
+    """The names of the notes read, for :func:`forget`."""
+    whole: bool
+    """Whether every note could be read; if not, some folder of stamps may be missing."""
+
+
+def read_journal(journal: str, depth: int) -> Journal | None:
+    """Return what ``journal`` notes (folders ``depth`` deep), None if it is not a real folder.
+
+    Notes being written (temporaries) are passed over: their stamps are noted once they are.
+    """
+    top = Folder.open(journal)
+    if top is None:
+        return None
+    folders: set[tuple[str, ...]] = set()
+    notes: list[str] = []
+    whole = True
+    try:
+        for entry in top.files():
+            if _owners.TMP_MARK in entry.name:
+                continue
+            read = top.read(entry.name, MAX_NOTE)
+            noted = tuple(read[0].split("/")) if read is not None and read[0] else ()
+            if len(noted) == depth and all(n and n not in {".", ".."} for n in noted):
+                folders.add(noted)
+            else:
+                whole = False
+            notes.append(entry.name)
+    finally:
+        top.close()
+    return Journal(folders, notes, whole)
+
+
+def forget(journal: str, notes: list[str], now: float) -> None:
+    """Remove ``notes`` from ``journal``, and the temporaries of writers long gone.
+
+    Called once what the notes' stamps say is in the log; a note written since stays.
+    """
+    top = Folder.open(journal)
+    if top is None:
+        return
+    try:
+        for name in notes:
+            top.unlink(name)
+        for entry in top.files():
+            if _owners.TMP_MARK not in entry.name:
+                continue
+            st = top.lstat(entry.name)
+            if st is not None and _owners.abandoned(entry.name, st.st_ctime, now):
+                top.unlink(entry.name)
+    finally:
+        top.close()
