@@ -18,7 +18,8 @@ set to it), for N = 10,000 and 100,000 (or the sizes given as arguments):
 
 Everything is written directly, in the exact formats the library writes (its own
 record formatters), and one ``gc()`` runs before measuring (it writes the empty
-orphanages): every measured call has nothing to do.
+orphanages, and reads every stamp, the journal being missing, then makes the journal):
+every measured call has nothing to do, and nothing recorded since.
 
 Measured side by side, alternating (du, op, du, op, ...), ``--reps`` rounds on a warm
 page cache; each figure is the median:
@@ -39,8 +40,8 @@ find_orphanages ratios at the largest N, with its target.
 ``--keep DIR`` (to iterate on the code measured): each depot is built in ``DIR/<N>`` and
 left there (its records name absolute paths: it cannot be moved), and a depot found there
 already (a previous run's) is measured as it is, not built again; measuring it changes
-nothing but the orphanages' first writing. Without it, each depot is built in a temporary
-directory (``BENCH_TMP``, if set) and removed.
+nothing but the orphanages' and the journal's first writing. Without it, each depot is
+built in a temporary directory (``BENCH_TMP``, if set) and removed.
 """
 
 from __future__ import annotations

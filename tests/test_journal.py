@@ -61,11 +61,15 @@ def _settled(depot: Path) -> None:
     assert _notes(depot) == []
 
 
-def test_each_record_notes_its_stamp_and_gc_forgets_the_notes(depot: Path) -> None:
+def test_each_record_notes_its_stamp_and_gc_forgets_the_notes(depot: Path, tmp_path: Path) -> None:
     scratchspaces.get_scratch("a", "pkg")
     scratchspaces.get_scratch("b", "pkg")
     scratchspaces.get_scratch("a", "pkg")  # stamped already: no record, no note
-    assert _notes(depot) == ["pkg/a", "pkg/b"]
+    other = tmp_path / "other-1.0.dist-info"
+    other.mkdir()
+    _accesslog.ensure_space(str(depot), "pkg", "a", str(other))  # a second stamp in pkg/a
+    assert len(list((depot / "logs" / "scratch_usage.d" / "pkg" / "a").iterdir())) == 2
+    assert _notes(depot) == ["pkg/a", "pkg/b"]  # one note per folder of stamps
     scratchspaces.gc()
     assert _notes(depot) == []
     assert _journal_folder(depot).is_dir()

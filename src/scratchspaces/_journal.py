@@ -1,9 +1,11 @@
 """The stamps' journal: which folders of stamps were written since a collector read them.
 
 A collector need not read every stamp each time (see :mod:`._stamps`): each stamp, once
-in place, is noted here, in a file of its own naming the stamp's folders, and the
-collector reads the stamps of the folders noted. It forgets exactly the notes it read,
-once its log holds what their stamps say: a note written since stays for the next.
+in place, is noted here, in a file naming the stamp's folders (one note per folder,
+named by their digest: the journal never holds more notes than there are folders of
+stamps), and the collector reads the stamps of the folders noted. It forgets the notes
+it read once its log holds what their stamps say, each only if it is the very file it
+read: a note written again since (renamed over it) stays for the next.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 from typing import NamedTuple
 
 from . import _owners
+from ._accesslog import stamp_name
 from ._folders import Folder
 
 MAX_NOTE = 1 << 16
@@ -32,13 +35,13 @@ def write_new(path: str, data: bytes) -> None:
 def note(stamp: str, journal: str, folders: str) -> None:
     """Note in ``journal`` that a stamp was written in ``folders``; else remove ``stamp``.
 
-    Each note is a file of its own, under a new name (written beside it, then renamed):
-    a collector forgets exactly the notes it read, never one written since.
+    The note is written beside its name, then renamed over it: always a new file, which
+    a collector that read the one before does not forget.
     """
     tmp: str | None = None
     try:
         os.makedirs(journal, exist_ok=True)
-        path = os.path.join(journal, os.urandom(8).hex())
+        path = os.path.join(journal, stamp_name(folders))
         tmp = _owners.temporary_name(path)
         write_new(tmp, os.fsencode(folders))
         os.rename(tmp, path)
@@ -56,8 +59,8 @@ class Journal(NamedTuple):
     """What a journal noted: the folders of stamps written since it was last forgotten."""
 
     folders: set[tuple[str, ...]]
-    notes: list[str]
-    """The names of the notes read, for :func:`forget`."""
+    notes: list[tuple[str, int, int]]
+    """The name, inode and ctime (ns) of each note read, for :func:`forget`."""
     whole: bool
     """Whether every note could be read; if not, some folder of stamps may be missing."""
 
@@ -71,35 +74,40 @@ def read_journal(journal: str, depth: int) -> Journal | None:
     if top is None:
         return None
     folders: set[tuple[str, ...]] = set()
-    notes: list[str] = []
+    notes: list[tuple[str, int, int]] = []
     whole = True
     try:
         for entry in top.files():
             if _owners.TMP_MARK in entry.name:
                 continue
             read = top.read(entry.name, MAX_NOTE)
-            noted = tuple(read[0].split("/")) if read is not None and read[0] else ()
+            if read is None:  # gone since it was listed
+                continue
+            noted = tuple(read[0].split("/")) if read[0] else ()
             if len(noted) == depth and all(n and n not in {".", ".."} for n in noted):
                 folders.add(noted)
             else:
                 whole = False
-            notes.append(entry.name)
+            notes.append((entry.name, read[1].st_ino, read[1].st_ctime_ns))
     finally:
         top.close()
     return Journal(folders, notes, whole)
 
 
-def forget(journal: str, notes: list[str], now: float) -> None:
+def forget(journal: str, notes: list[tuple[str, int, int]], now: float) -> None:
     """Remove ``notes`` from ``journal``, and the temporaries of writers long gone.
 
-    Called once what the notes' stamps say is in the log; a note written since stays.
+    Called once what the notes' stamps say is in the log; a note written again since
+    (another file under its name) stays.
     """
     top = Folder.open(journal)
     if top is None:
         return
     try:
-        for name in notes:
-            top.unlink(name)
+        for name, inode, ctime in notes:
+            st = top.lstat(name)
+            if st is not None and (st.st_ino, st.st_ctime_ns) == (inode, ctime):
+                top.unlink(name)
         for entry in top.files():
             if _owners.TMP_MARK not in entry.name:
                 continue
