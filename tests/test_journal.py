@@ -20,7 +20,7 @@ import pytest
 
 import scratchspaces
 from _depots import access_log, access_log_file, parents_of
-from scratchspaces import _accesslog, _journal, _records
+from scratchspaces import _accesslog, _inventory, _journal, _records
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -135,6 +135,8 @@ def test_a_record_the_log_lost_is_read_back_from_its_stamp(depot: Path) -> None:
     chunks = log.read_bytes().split(b"\n[[")
     log.write_bytes(b"\n[[".join(c for c in chunks if str(space).encode() not in c))
     assert parents_of(depot, space) == set()
+    [listed] = [i for i in _inventory.inventory(str(depot)) if i.path == str(space)]
+    assert listed.status == "in use"  # list reads its stamps too
     report = scratchspaces.gc(collect_delay=timedelta(0))
     assert (space / "data").read_text() == "kept"
     assert space not in report.orphaned

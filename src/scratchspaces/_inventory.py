@@ -161,8 +161,9 @@ def describe(depot: str, spaces: Iterable[tuple[str, str, str]]) -> Iterator[Spa
 
     The log is read when the first is asked for; each space's size is measured as it is
     described, so a caller that prints each as it comes holds one at a time. Spaces that
-    share a list of parents (the log's lists are shared, see :func:`summarize`) share
-    one ``parents`` tuple: judged once, and a caller may make its cells once.
+    share a list of parents (the log's lists are shared, see :func:`._summary.summarize`)
+    share one ``parents`` tuple: judged once, and a caller may make its cells once. A
+    space no recorded parent keeps is judged on its stamps too, as gc judges it.
     """
     summary = _summary.summarize(depot, keep_stamps=False)
     orphans = _collect.read_orphanage(_depot.orphanage_path(depot)).get
