@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import zlib
 from typing import NamedTuple
 
 from . import _owners
-from ._accesslog import stamp_name
 from ._folders import Folder
 
 MAX_NOTE = 1 << 16
@@ -32,6 +32,12 @@ def write_new(path: str, data: bytes) -> None:
         os.close(fd)
 
 
+def _name(folders: str) -> str:
+    """Return the note's name for ``folders``: a 64-bit digest, stable across processes."""
+    data = os.fsencode(folders)
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
+
+
 def note(stamp: str, journal: str, folders: str) -> None:
     """Note in ``journal`` that a stamp was written in ``folders``; else remove ``stamp``.
 
@@ -41,7 +47,7 @@ def note(stamp: str, journal: str, folders: str) -> None:
     tmp: str | None = None
     try:
         os.makedirs(journal, exist_ok=True)
-        path = os.path.join(journal, stamp_name(folders))
+        path = os.path.join(journal, _name(folders))
         tmp = _owners.temporary_name(path)
         write_new(tmp, os.fsencode(folders))
         os.rename(tmp, path)
