@@ -21,6 +21,7 @@ import pytest
 import scratchspaces
 from _depots import access_log, access_log_file, parents_of
 from scratchspaces import _accesslog, _inventory, _journal, _records
+from scratchspaces.errors import ScratchspacesWarning
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -82,7 +83,7 @@ def test_gc_reads_the_stamps_noted_and_no_other(depot: Path) -> None:
     later = _later(stamp)
     scratchspaces.gc()
     assert not _logged(depot, later)
-    _journal.note(str(stamp), str(_journal_folder(depot)), "pkg/a")  # as a writer notes it
+    _journal.note(str(_journal_folder(depot)), "pkg/a")  # as a writer notes it
     scratchspaces.gc()
     assert _logged(depot, later)
     assert _notes(depot) == []
@@ -152,8 +153,7 @@ def test_a_note_written_while_gc_reads_stays_for_the_next(
 
     def then_a_note(journal: str, depth: int) -> _journal.Journal | None:
         found = read_journal(journal, depth)
-        stamp = _stamp(depot, "pkg", "b")
-        _journal.note(str(stamp), journal, "pkg/b")  # a process records pkg/b again
+        _journal.note(journal, "pkg/b")  # a process records pkg/b again
         return found
 
     monkeypatch.setattr(_journal, "read_journal", then_a_note)
@@ -161,18 +161,24 @@ def test_a_note_written_while_gc_reads_stays_for_the_next(
     assert _notes(depot) == ["pkg/b"]
 
 
-def test_a_stamp_that_cannot_be_noted_is_removed(depot: Path) -> None:
-    """Its record is in the log; with no stamp, the next process records the pair again."""
+def test_a_stamp_that_cannot_be_noted_stays(depot: Path) -> None:
+    """Its record is in the log: the log does not grow with process starts.
+
+    gc, with no journal to trust, reads every stamp, and says it cannot make one.
+    """
     (depot / "logs").mkdir(parents=True)
     _journal_folder(depot).write_text("in the journal's way")
     space = scratchspaces.get_scratch("a", "pkg")
     assert [r.key for r in access_log(depot)] == [str(space)]
-    assert not (depot / "logs" / "scratch_usage.d" / "pkg" / "a").exists() or not any(
-        (depot / "logs" / "scratch_usage.d" / "pkg" / "a").iterdir()
-    )
+    stamp = _stamp(depot, "pkg", "a")
     code = "import scratchspaces; scratchspaces.get_scratch('a', 'pkg')"
     subprocess.run([sys.executable, "-c", code], check=True, env=os.environ)
-    assert len(access_log(depot)) == 2
+    assert len(access_log(depot)) == 1  # stamped already: not recorded again
+    later = _later(stamp)
+    with pytest.warns(ScratchspacesWarning, match="journal"):
+        scratchspaces.gc(collect_delay=timedelta(0))
+    assert space.is_dir()
+    assert _logged(depot, later)  # every stamp was read
 
 
 def test_gc_with_nothing_noted_opens_no_folder_of_stamps(depot: Path) -> None:

@@ -209,7 +209,7 @@ def test_a_stamp_newer_than_its_record_is_written(depot: Path, tmp_path: Path) -
     later = stamps[0].stat().st_mtime + 3600
     os.utime(stamps[0], (later, later))
     folders = stamps[0].parent.relative_to(depot / "logs" / "scratch_usage.d").as_posix()
-    _journal.note(str(stamps[0]), _accesslog.journal_dir(str(depot)), folders)  # as a writer
+    _journal.note(_accesslog.journal_dir(str(depot)), folders)  # as a writer
     assert not _summary.summarize(str(depot)).condensed
     scratchspaces.gc()
     assert f"time = {_records.format_time(later)}\n".encode() in log.read_bytes()

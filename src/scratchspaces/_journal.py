@@ -38,23 +38,23 @@ def _name(folders: str) -> str:
     return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
-def note(stamp: str, journal: str, folders: str) -> None:
-    """Note in ``journal`` that a stamp was written in ``folders``; else remove ``stamp``.
+def note(journal: str, folders: str) -> None:
+    """Note in ``journal`` that a stamp was written in ``folders``, if it can be.
 
     The note is written beside its name, then renamed over it: always a new file, which
-    a collector that read the one before does not forget.
+    a collector that read the one before does not forget. A stamp left unnoted (a full
+    disk, a file in the journal's place) is still a stamp: its record is in the log,
+    and a collector reads it before it judges its space on the log alone.
     """
     tmp: str | None = None
     try:
-        os.makedirs(journal, exist_ok=True)
-        path = os.path.join(journal, _name(folders))
-        tmp = _owners.temporary_name(path)
-        write_new(tmp, os.fsencode(folders))
-        os.rename(tmp, path)
-        tmp = None
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(stamp)  # a stamp no collector would read: as if never written
+        with contextlib.suppress(OSError):  # see above: get_scratch must not fail on it
+            os.makedirs(journal, exist_ok=True)
+            path = os.path.join(journal, _name(folders))
+            tmp = _owners.temporary_name(path)
+            write_new(tmp, os.fsencode(folders))
+            os.rename(tmp, path)
+            tmp = None
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):

@@ -62,8 +62,7 @@ def write(
     ``always``: append even if the stamp cannot be made (a binding must be recorded; the
     stamp only saves records that are not needed). ``journal``: (the journal's folder,
     the stamp's folders below the stamps folder, ``/``-joined) to note the stamp in once
-    it is in place; a stamp that cannot be noted is removed (its record was appended: it
-    is made again by the next process).
+    it is in place (see :func:`._journal.note`).
     """
     tmp: str | None = None
     try:
@@ -78,7 +77,7 @@ def write(
             os.replace(tmp, stamp)
             tmp = None
             if journal is not None:
-                _journal.note(stamp, *journal)
+                _journal.note(*journal)
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):
